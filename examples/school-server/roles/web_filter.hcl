@@ -1,0 +1,48 @@
+role "web_filter" {
+  description = "A squid proxy that lets the school LAN reach an allow-list of sites."
+
+  param "allowed_sites" {
+    type = list(string)
+  }
+  param "lan" {
+    type = string
+  }
+  param "port" {
+    type    = number
+    default = 3128
+  }
+
+  directory "squid" {
+    path = "/etc/squid"
+  }
+
+  file "allowed_sites" {
+    path    = "/etc/squid/allowed-sites.txt"
+    content = join("\n", concat(sort(param.allowed_sites), [""]))
+    notify  = [exec.squid_reconfigure]
+  }
+
+  file "squid_conf" {
+    path    = "/etc/squid/squid.conf"
+    mode    = "0644"
+    content = template("squid.conf.tmpl", { lan = param.lan, port = param.port })
+    notify  = [exec.squid_reconfigure]
+  }
+
+  # Reload squid when its configuration changed, if it is running on this machine.
+  exec "squid_reconfigure" {
+    command      = "squid -k reconfigure"
+    onlyif       = "pidof squid >/dev/null"
+    refresh_only = true
+  }
+
+  directory "school_etc" {
+    path = "/etc/school"
+  }
+
+  file "wifi" {
+    path    = "/etc/school/staff-wifi.conf"
+    mode    = "0600"
+    content = "ssid=${node.name}-staff\npassphrase=${var.wifi_passphrase}\n"
+  }
+}

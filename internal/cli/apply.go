@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/satchelcm/satchel/internal/backup"
+	"github.com/satchelcm/satchel/internal/engine"
+	"github.com/satchelcm/satchel/internal/fsroot"
+	"github.com/satchelcm/satchel/internal/report"
+	"github.com/satchelcm/satchel/internal/resource"
+)
+
+// DefaultStateDir is where a node keeps its state: the run lock, backups, reports.
+const DefaultStateDir = "/var/lib/satchel"
+
+type applyFlags struct {
+	nodeFlags
+	root             string
+	stateDir         string
+	noop             bool
+	reportFile       string
+	detailedExitcode bool
+	lockTimeout      time.Duration
+	showDiff         bool
+}
+
+func newApply(s *streams, plan bool) *cobra.Command {
+	f := &applyFlags{}
+	cmd := &cobra.Command{
+		Use:   "apply CONFIG_DIR",
+		Short: "Converge this machine (or a --root image directory) to the configuration",
+		Long: `Compile the configuration for this node and converge the machine to it: check every
+resource, change only what differs, in dependency order. A failed resource skips what
+depends on it and the run goes on with the rest. Replaced files are kept in the backup
+store (satchel backup list). A second apply changes nothing.
+
+With --root DIR every managed path is taken inside DIR (created if missing), as in a
+chroot: nothing outside DIR is touched. Use it to prepare server images before they ship.
+
+Exit codes: 0 success; 1 failure. With --detailed-exitcode: 0 nothing changed, 2 changes
+made, 4 failures, 6 both; 1 means the run could not start (configuration error, lock).`,
+		Args: wantArgs(1, "CONFIG_DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.run(s, args[0], plan)
+		},
+	}
+	if plan {
+		cmd.Use = "plan CONFIG_DIR"
+		cmd.Short = "Show what apply would change on this machine, with diffs, changing nothing"
+		cmd.Long = `Compile the configuration for this node and show what apply would change: every
+resource that differs, with unified diffs for files (sensitive values hidden). Nothing is
+changed, except that the guard commands of exec resources (unless, onlyif) run, as they
+decide whether the command would.
+
+Same flags and exit codes as apply --noop.`
+	}
+	fl := cmd.Flags()
+	f.nodeFlags.register(cmd)
+	fl.StringVar(&f.root, "root", "", "converge the tree under this `directory` instead of / (created if missing)")
+	fl.StringVar(&f.stateDir, "state-dir", "", "keep the run lock and backups here (default "+DefaultStateDir+", under --root if given)")
+	if !plan {
+		fl.BoolVar(&f.noop, "noop", false, "check only: report what would change, change nothing")
+		fl.BoolVar(&f.showDiff, "diff", false, "show diffs of changed files")
+	}
+	fl.StringVar(&f.reportFile, "report", "", "write the run report as JSON to this `file`")
+	fl.BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 0 unchanged, 2 changed, 4 failed, 6 changed and failed")
+	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for another run to finish before giving up")
+	return cmd
+}
+
+func (f *applyFlags) run(s *streams, dir string, plan bool) error {
+	noop := f.noop || plan
+	_, cat, err := f.prepare(s, dir)
+	if err != nil {
+		return err
+	}
+	rootDir := "/"
+	if f.root != "" {
+		if rootDir, err = filepath.Abs(f.root); err != nil {
+			return fail("--root %s: %v", f.root, err)
+		}
+		if err := os.MkdirAll(rootDir, 0o755); err != nil {
+			return fail("create --root directory: %v", err)
+		}
+	}
+	stateDir := f.stateDir
+	if stateDir == "" {
+		stateDir = filepath.Join(rootDir, DefaultStateDir)
+	}
+	lock, err := engine.AcquireLock(filepath.Join(stateDir, "run.lock"), f.lockTimeout)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer lock.Release()
+
+	root, err := fsroot.Open(rootDir)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer root.Close()
+	sources, err := resource.NewDirSources(dir)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer sources.Close()
+	env := &resource.Env{Root: root, Sources: sources, Accounts: resource.NewAccounts(root)}
+	if !noop {
+		if env.Backup, err = backup.Open(filepath.Join(stateDir, "backups")); err != nil {
+			return fail("%v", err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	progress := newProgress(s.stderr)
+	rep := engine.Run(ctx, cat, engine.Options{Noop: noop, Env: env, Progress: progress.update})
+	progress.done()
+
+	printReport(s.stdout, rep, plan || f.showDiff)
+	if f.reportFile != "" {
+		if err := writeReport(f.reportFile, rep); err != nil {
+			return fail("%v", err)
+		}
+	}
+	return exitCode(f.exitStatus(rep))
+}
+
+func (f *applyFlags) exitStatus(rep *report.Report) int {
+	if rep.Error != "" {
+		return exitFailure
+	}
+	if !f.detailedExitcode {
+		if rep.Failed() {
+			return exitFailure
+		}
+		return exitOK
+	}
+	code := exitOK
+	if rep.Summary.Changed > 0 {
+		code |= exitChanges
+	}
+	if rep.Summary.Failed > 0 || rep.Summary.Skipped > 0 {
+		code |= exitFailures
+	}
+	return code
+}
+
+// writeReport saves the report atomically.
+func writeReport(path string, rep *report.Report) error {
+	data, err := report.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/satchelcm/satchel/internal/catalog"
+	"github.com/satchelcm/satchel/internal/facts"
+	"github.com/satchelcm/satchel/internal/lang"
+	"github.com/satchelcm/satchel/internal/resource"
+)
+
+// fail ends a command with exit status 1 and a one-line message.
+func fail(format string, args ...any) error {
+	return &exitError{code: exitFailure, err: fmt.Errorf(format, args...)}
+}
+
+// nodeFlags select the node a configuration is compiled for.
+type nodeFlags struct {
+	node      string
+	factsFile string
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.node, "node", "", "compile for this node name (default: this machine's hostname fact)")
+	cmd.Flags().StringVar(&f.factsFile, "facts", "", "read the node's facts from this JSON `file` instead of gathering this machine's")
+}
+
+// loadConfig parses the repository, printing every problem.
+func loadConfig(s *streams, dir string) (*lang.Config, error) {
+	cfg, diags := lang.Load(dir, resource.Schemas())
+	if diags.HasErrors() {
+		var sources map[string][]byte
+		if cfg != nil {
+			sources = cfg.Sources()
+		}
+		_ = lang.WriteDiagnostics(s.stderr, diags, sources)
+		return nil, &exitError{code: exitFailure, err: fmt.Errorf("%s has %s", dir, countErrors(diags))}
+	}
+	if len(diags) > 0 {
+		_ = lang.WriteDiagnostics(s.stderr, diags, cfg.Sources())
+	}
+	return cfg, nil
+}
+
+func countErrors(diags hcl.Diagnostics) string {
+	n := len(diags.Errs())
+	if n == 1 {
+		return "1 error"
+	}
+	return fmt.Sprintf("%d errors", n)
+}
+
+// loadFacts reads facts from a file, or gathers this machine's.
+func (f *nodeFlags) loadFacts(s *streams) (map[string]any, error) {
+	if f.factsFile != "" {
+		return readFactsFile(f.factsFile)
+	}
+	got, warnings, err := facts.Gather(facts.Options{Version: version()})
+	for _, w := range warnings {
+		fmt.Fprintf(s.stderr, "satchel: warning: %s\n", w)
+	}
+	if err != nil {
+		return nil, fail("gather facts: %v", err)
+	}
+	return got, nil
+}
+
+func readFactsFile(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fail("read facts: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, fail("read facts %s: not a JSON object: %v", path, err)
+	}
+	return m, nil
+}
+
+// nodeName is --node, else the facts' hostname.
+func (f *nodeFlags) nodeName(fs map[string]any) (string, error) {
+	if f.node != "" {
+		return f.node, nil
+	}
+	if h, ok := fs["hostname"].(string); ok && h != "" {
+		return h, nil
+	}
+	return "", fail("no node name: pass --node NAME, or facts with a hostname")
+}
+
+// compile evaluates the configuration for the node, printing every problem.
+func compile(s *streams, cfg *lang.Config, node string, fs map[string]any) (*catalog.Catalog, error) {
+	cat, diags := cfg.Evaluate(node, fs)
+	if len(diags) > 0 {
+		_ = lang.WriteDiagnostics(s.stderr, diags, cfg.Sources())
+	}
+	if diags.HasErrors() {
+		return nil, fail("configuration for node %s has %s", node, countErrors(diags))
+	}
+	return cat, nil
+}
+
+// prepare loads the repository and compiles it for the selected node.
+func (f *nodeFlags) prepare(s *streams, dir string) (*lang.Config, *catalog.Catalog, error) {
+	cfg, err := loadConfig(s, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs, err := f.loadFacts(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := f.nodeName(fs)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := compile(s, cfg, node, fs)
+	return cfg, cat, err
+}

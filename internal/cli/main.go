@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes; see the package documentation.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitChanges  = 2
+	exitFailures = 4
+	exitUsage    = 64
+)
+
+// streams are where a command reads and writes.
+type streams struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error // already reported when nil
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// exitCode ends a command with code after its output has been written.
+func exitCode(code int) error { return &exitError{code: code} }
+
+// usageError is an error in how the command was called.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+
+// Main runs the satchel command with args (without the program name) and returns its exit
+// code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	s := &streams{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(s)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "satchel: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	var ue *usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		fmt.Fprintf(stderr, "satchel: %v\nRun 'satchel --help' for usage.\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "satchel: %v\n", err)
+	return exitFailure
+}
+
+// isCobraUsage reports whether cobra rejected the arguments or flags. Cobra returns plain
+// errors for these; every error our commands return is an exitError, so anything else
+// that reaches Main came from argument parsing.
+func isCobraUsage(err error) bool {
+	var ee *exitError
+	return !errors.As(err, &ee)
+}
+
+// RunMain is Main on the process's own arguments and streams.
+func RunMain() int {
+	return Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+
+func newRoot(s *streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "satchel",
+		Short: "Keep fleets of servers configured, even at the far end of bad links",
+		Long: `Satchel converges machines to a configuration written in HCL: files, directories,
+links, commands and more, checked before anything changes and applied atomically.
+
+Start with:
+  satchel check DIR          find every mistake in a config repository
+  satchel plan DIR           show what would change on this machine, with diffs
+  satchel apply DIR          make it so (--root DIR to prepare an image directory)
+
+Exit codes: 0 success; 1 failure; with --detailed-exitcode 2 changes, 4 failures,
+6 both; 64 usage error.`,
+		Version:       version(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(newApply(s, false), newApply(s, true), newCheck(s), newCatalog(s), newFacts(s),
+		newTypes(s), newBackup(s))
+	return root
+}
+
+// wantArgs makes cobra argument-count errors usage errors.
+func wantArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return &usageError{fmt.Errorf("expected %s, got %d argument(s)", what, len(args))}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,17 @@
+// Package engine converges a machine to a catalog.
+//
+// Run builds the dependency graph (package catalog), rejects cycles by naming the resources
+// in them, and visits resources in a deterministic order: dependencies first, ties broken by
+// address. For each resource it calls the type's one CheckApply contract (package resource),
+// with apply off under --noop, so a plan and a real run share every line of checking code.
+//
+// Failures stay local: a resource that fails marks everything that depends on it, directly or
+// not, as skipped with the cause, and the run goes on with the rest. A resource that changed
+// (or, under --noop, would change) notifies its subscribers; each notified resource is
+// refreshed once, right after it is itself checked, which is necessarily after all of its
+// notifiers, since notification implies ordering.
+//
+// The outcome is a report (package report). Before a result enters it, every value of a
+// sensitive attribute is replaced by "(sensitive)" wherever it appears: in changes, diffs,
+// errors and command output. Runs on one machine are serialised by a lock file (Lock).
+package engine

@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/satchelcm/satchel/internal/catalog"
+	"github.com/satchelcm/satchel/internal/report"
+	"github.com/satchelcm/satchel/internal/resource"
+)
+
+// Options control one run.
+type Options struct {
+	// Noop checks without changing anything: resources report what they would change.
+	Noop bool
+	// Env is passed to every resource. Run fills in Env.Managed from the catalog.
+	Env *resource.Env
+	// New makes a Resource from a catalog entry; nil means resource.New.
+	New func(*catalog.Resource) (resource.Resource, error)
+	// Progress, if set, is called before each resource is visited.
+	Progress func(done, total int, address string)
+}
+
+// Run converges the machine to cat (or, with Noop, reports what that would change) and
+// returns the report. A catalog that cannot run at all (a cycle) gives a report whose Error
+// says why; every resource then counts as skipped.
+func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report {
+	rep := report.New(cat.Node, opts.Noop, time.Now())
+	if opts.Env != nil && opts.Env.Root != nil && opts.Env.Root.Dir() != "/" {
+		rep.Root = opts.Env.Root.Dir()
+	}
+	defer func() { rep.Finish(time.Now()) }()
+	newResource := opts.New
+	if newResource == nil {
+		newResource = resource.New
+	}
+	order, graph, err := plan(cat)
+	if err != nil {
+		rep.Error = err.Error()
+		for _, r := range cat.Resources {
+			rep.Add(&report.Resource{Address: r.Address, Type: r.Type, Status: report.Skipped,
+				Error: "not run: " + err.Error(), Origin: r.Origin})
+		}
+		return rep
+	}
+
+	instances := make(map[string]resource.Resource, len(order))
+	decodeErr := make(map[string]error)
+	var managed []string
+	for _, r := range order {
+		inst, err := newResource(r)
+		if err != nil {
+			decodeErr[r.Address] = err
+			continue
+		}
+		instances[r.Address] = inst
+		managed = append(managed, managedPaths(r, inst)...)
+	}
+	env := *opts.Env
+	env.Managed = resource.NewPathSet(managed)
+	secrets := newRedactor(cat)
+
+	status := make(map[string]report.Status, len(order))
+	notified := make(map[string]bool)
+	for i, r := range order {
+		if opts.Progress != nil {
+			opts.Progress(i, len(order), r.Address)
+		}
+		out := &report.Resource{Address: r.Address, Type: r.Type, Origin: r.Origin}
+		start := time.Now()
+		switch cause := blocked(graph, r.Address, status); {
+		case ctx.Err() != nil:
+			out.Status, out.Error = report.Skipped, "not run: the run was interrupted"
+		case cause != "":
+			out.Status, out.Error = report.Skipped, cause
+		case decodeErr[r.Address] != nil:
+			out.Status, out.Error = report.Failed, decodeErr[r.Address].Error()
+		default:
+			visit(ctx, &env, instances[r.Address], notified[r.Address], !opts.Noop, out)
+		}
+		out.DurationMS = report.Millis(time.Since(start))
+		status[r.Address] = out.Status
+		if out.Status == report.Changed {
+			for _, n := range r.Notify {
+				notified[n] = true
+			}
+		}
+		secrets.redact(out)
+		rep.Add(out)
+	}
+	if opts.Progress != nil {
+		opts.Progress(len(order), len(order), "")
+	}
+	return rep
+}
+
+// plan orders the catalog's resources.
+func plan(cat *catalog.Catalog) ([]*catalog.Resource, *catalog.Graph, error) {
+	if err := cat.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("invalid catalog: %w", err)
+	}
+	cat.Sort()
+	g, err := catalog.NewGraph(cat)
+	if err != nil {
+		return nil, nil, err
+	}
+	order, err := g.Order()
+	if err != nil {
+		return nil, nil, err
+	}
+	return order, g, nil
+}
+
+// blocked returns why a resource cannot run: a dependency that failed or was skipped.
+func blocked(g *catalog.Graph, addr string, status map[string]report.Status) string {
+	for _, dep := range g.Requires(addr) {
+		switch status[dep] {
+		case report.Failed:
+			return "skipped: dependency " + dep + " failed"
+		case report.Skipped:
+			return "skipped: dependency " + dep + " was skipped"
+		}
+	}
+	return ""
+}
+
+// visit checks (and applies) one resource, refreshing it if it was notified.
+func visit(ctx context.Context, env *resource.Env, inst resource.Resource, notified, apply bool, out *report.Resource) {
+	res, err := inst.CheckApply(ctx, env, apply)
+	merge(out, res)
+	if err == nil && notified {
+		if rf, ok := inst.(resource.Refresher); ok {
+			rres, rerr := rf.Refresh(ctx, env, apply)
+			merge(out, rres)
+			out.Refreshed = rres.Changed()
+			err = rerr
+		}
+	}
+	switch {
+	case err != nil:
+		out.Status, out.Error = report.Failed, err.Error()
+	case len(out.Changes) > 0:
+		out.Status = report.Changed
+	default:
+		out.Status = report.Unchanged
+	}
+}
+
+func merge(out *report.Resource, res *resource.Result) {
+	if res == nil {
+		return
+	}
+	out.Changes = append(out.Changes, res.Changes...)
+	if res.Diff != "" {
+		out.Diff += res.Diff
+	}
+}
+
+// managedPaths returns the paths a resource manages: its path attribute, if its type has
+// one, and any it declares itself.
+func managedPaths(r *catalog.Resource, inst resource.Resource) []string {
+	var out []string
+	if t := resource.Lookup(r.Type); t != nil && t.Schema.PathAttr != "" {
+		var p string
+		if json.Unmarshal(r.Attributes[t.Schema.PathAttr], &p) == nil && p != "" {
+			out = append(out, p)
+		}
+	}
+	if pm, ok := inst.(resource.PathManager); ok {
+		out = append(out, pm.ManagedPaths()...)
+	}
+	return out
+}

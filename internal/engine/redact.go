@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/satchelcm/satchel/internal/catalog"
+	"github.com/satchelcm/satchel/internal/report"
+	"github.com/satchelcm/satchel/internal/resource"
+)
+
+// minSecretLen is the shortest secret value that is searched for and replaced in text; a
+// shorter one would blank out ordinary words.
+const minSecretLen = 3
+
+// redactor removes secrets from resource outcomes: the values of sensitive attributes of
+// any resource, wherever they appear, and the from/to of a change to a sensitive attribute.
+type redactor struct {
+	values    []string
+	sensitive map[string][]string // address -> sensitive attribute names
+}
+
+func newRedactor(cat *catalog.Catalog) *redactor {
+	r := &redactor{sensitive: map[string][]string{}}
+	for _, res := range cat.Resources {
+		if len(res.Sensitive) == 0 {
+			continue
+		}
+		r.sensitive[res.Address] = res.Sensitive
+		for _, attr := range res.Sensitive {
+			var v any
+			if json.Unmarshal(res.Attributes[attr], &v) == nil {
+				r.collect(v)
+			}
+		}
+	}
+	// Longest first, so a secret that contains another is replaced whole.
+	slices.SortFunc(r.values, func(a, b string) int { return len(b) - len(a) })
+	r.values = slices.Compact(r.values)
+	return r
+}
+
+func (r *redactor) collect(v any) {
+	switch v := v.(type) {
+	case string:
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); len(line) >= minSecretLen {
+				r.values = append(r.values, line)
+			}
+		}
+	case []any:
+		for _, e := range v {
+			r.collect(e)
+		}
+	case map[string]any:
+		for _, e := range v {
+			r.collect(e)
+		}
+	}
+}
+
+func (r *redactor) scrub(s string) string {
+	for _, v := range r.values {
+		if strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, resource.Redacted)
+		}
+	}
+	return s
+}
+
+func (r *redactor) redact(out *report.Resource) {
+	attrs := r.sensitive[out.Address]
+	for _, c := range out.Changes {
+		if slices.Contains(attrs, c.Attribute) {
+			c.From, c.To = resource.Redacted, resource.Redacted
+		}
+		c.From, c.To = r.scrub(c.From), r.scrub(c.To)
+	}
+	if slices.Contains(attrs, "content") && out.Diff != "" {
+		out.Diff = "(diff hidden: the content is sensitive)\n"
+	}
+	out.Diff = r.scrub(out.Diff)
+	out.Error = r.scrub(out.Error)
+}

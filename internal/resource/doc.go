@@ -1,0 +1,26 @@
+// Package resource holds the resource types: each one file implementing one contract.
+//
+// # The contract
+//
+// A type is a Go struct whose fields carry `attr` tags. From those tags the package derives
+// the type's schema (attribute names, value types, formats, defaults, allowed values and
+// documentation; see package schema), so the language's checks, `satchel types` and the
+// struct the code uses can never disagree. New decodes a catalog resource into the struct.
+//
+// Every type implements Resource, a single call:
+//
+//	CheckApply(ctx, env, apply) (*Result, error)
+//
+// It compares the current state with the desired one and returns the differences; with
+// apply set it also converges. Check and apply share one code path, so `satchel plan` cannot
+// drift from `satchel apply`. A type that can be notified (restart a service, re-run a
+// command) also implements Refresher.
+//
+// # Safety
+//
+// Every path goes through env.Root (package fsroot), so with --root nothing outside the root
+// is touched and a final symlink is never followed. Files are replaced atomically (temporary
+// file in the same directory, fsync, owner and mode set, rename, fsync of the directory): a
+// crash at any point leaves either the old or the new file. Replaced and removed content is
+// saved to env.Backup first. Values of sensitive attributes never appear in a Result.
+package resource

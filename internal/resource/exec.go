@@ -1,0 +1,253 @@
+package resource
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/satchelcm/satchel/internal/schema"
+)
+
+// Exec runs a command when its guards say it is needed, or when notified.
+type Exec struct {
+	base
+	Command     *string           `attr:"command" doc:"A shell command, run with /bin/sh -c."`
+	Argv        []string          `attr:"argv" doc:"The program and its arguments, run directly without a shell (instead of command)."`
+	Creates     *string           `attr:"creates" format:"path" doc:"Run only if this path does not exist (inside the root)."`
+	Unless      *string           `attr:"unless" doc:"Run only if this shell command fails. Guards also run under --noop, so keep them free of side effects."`
+	OnlyIf      *string           `attr:"onlyif" doc:"Run only if this shell command succeeds. Guards also run under --noop."`
+	RefreshOnly bool              `attr:"refresh_only" default:"false" doc:"Run only when notified by a resource that changed."`
+	Timeout     string            `attr:"timeout" default:"5m" format:"duration" doc:"Kill the command (and its children) after this long, and fail."`
+	Cwd         string            `attr:"cwd" default:"/" format:"path" autorequire:"true" doc:"Working directory, inside the root. The command itself is not confined to the root: use $SATCHEL_ROOT."`
+	Environment map[string]string `attr:"environment" doc:"Extra environment variables. PATH defaults to the usual system directories; SATCHEL_ROOT holds the root (\"\" for /)."`
+
+	ran bool // CheckApply ran the command in this run
+}
+
+var execDef = definition{
+	name:  "exec",
+	doc:   "A command, run when its guards (creates, unless, onlyif) say it is needed or when notified.",
+	proto: (*Exec)(nil),
+	check: func(v schema.Values) []*schema.AttrError {
+		_, hasCmd := v["command"]
+		_, hasArgv := v["argv"]
+		if hasCmd == hasArgv {
+			return []*schema.AttrError{{Attr: "command", Summary: "Missing or conflicting command",
+				Detail: "give exactly one of command (a shell command) and argv (a program and its arguments)."}}
+		}
+		if argv, ok := v["argv"].([]string); ok && len(argv) == 0 {
+			return []*schema.AttrError{{Attr: "argv", Summary: "Empty argv", Detail: "argv needs at least the program to run."}}
+		}
+		return nil
+	},
+}
+
+// maxOutput bounds the command output kept for an error message.
+const maxOutput = 4 << 10
+
+// defaultPath is PATH for commands unless environment sets it.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// ManagedPaths implements PathManager: a purging directory keeps the creates marker.
+func (e *Exec) ManagedPaths() []string {
+	if e.Creates == nil {
+		return nil
+	}
+	return []string{*e.Creates}
+}
+
+// describe returns the command line for messages.
+func (e *Exec) describe() string {
+	if e.Command != nil {
+		return e.show("command", *e.Command)
+	}
+	return e.show("argv", strings.Join(e.Argv, " "))
+}
+
+// CheckApply implements Resource.
+func (e *Exec) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, error) {
+	res := &Result{}
+	if e.RefreshOnly {
+		return res, nil
+	}
+	return e.runIfNeeded(ctx, env, apply, res)
+}
+
+// Refresh implements Refresher: run again (guards permitting), unless this run already did.
+func (e *Exec) Refresh(ctx context.Context, env *Env, apply bool) (*Result, error) {
+	res := &Result{}
+	if e.ran {
+		return res, nil
+	}
+	return e.runIfNeeded(ctx, env, apply, res)
+}
+
+func (e *Exec) runIfNeeded(ctx context.Context, env *Env, apply bool, res *Result) (*Result, error) {
+	needed, err := e.guardsAllow(ctx, env)
+	if err != nil || !needed {
+		return res, err
+	}
+	res.Add("run", "", e.describe())
+	if !apply {
+		return res, nil
+	}
+	e.ran = true
+	if e.Command != nil {
+		return res, e.run(ctx, env, []string{"/bin/sh", "-c", *e.Command}, e.describe())
+	}
+	return res, e.run(ctx, env, e.Argv, e.describe())
+}
+
+// guardsAllow evaluates creates, unless and onlyif.
+func (e *Exec) guardsAllow(ctx context.Context, env *Env) (bool, error) {
+	if e.Creates != nil {
+		_, err := env.Root.Lstat(*e.Creates)
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, err
+		}
+	}
+	if e.Unless != nil {
+		ok, err := e.guard(ctx, env, *e.Unless, "unless")
+		if err != nil || ok {
+			return false, err
+		}
+	}
+	if e.OnlyIf != nil {
+		ok, err := e.guard(ctx, env, *e.OnlyIf, "onlyif")
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// guard runs a guard command: true if it exits 0, false for another exit status, an error
+// if it cannot be run at all or times out.
+func (e *Exec) guard(ctx context.Context, env *Env, cmd, attr string) (bool, error) {
+	err := e.run(ctx, env, []string{"/bin/sh", "-c", cmd}, attr+" guard "+e.show(attr, cmd))
+	var exit *exitError
+	if errors.As(err, &exit) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// exitError is a command that ran and exited non-zero.
+type exitError struct {
+	what   string
+	code   int
+	output string
+}
+
+func (x *exitError) Error() string {
+	msg := fmt.Sprintf("%s exited with status %d", x.what, x.code)
+	if x.output != "" {
+		msg += "; output:\n" + x.output
+	}
+	return msg
+}
+
+// run runs argv in the working directory with the environment, within the timeout, and
+// kills its whole process group if the timeout passes or the run is cancelled.
+func (e *Exec) run(ctx context.Context, env *Env, argv []string, what string) error {
+	timeout, err := time.ParseDuration(e.Timeout)
+	if err != nil {
+		return fmt.Errorf("timeout %q: %w", e.Timeout, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cwd := env.Root.HostPath(e.Cwd)
+	if info, err := env.Root.Stat(e.Cwd); err != nil || !info.IsDir() {
+		return fmt.Errorf("working directory %s does not exist", cwd)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = cwd
+	cmd.Env = e.environ(env)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	var out tailBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%s did not finish within %s and was killed", what, e.Timeout)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return &exitError{what: what, code: ee.ExitCode(), output: e.scrub(out.String())}
+	}
+	if err != nil {
+		return fmt.Errorf("run %s: %w", what, err)
+	}
+	return nil
+}
+
+// environ builds the command's environment: a clean one, not satchel's own.
+func (e *Exec) environ(env *Env) []string {
+	root := env.Root.Dir()
+	if root == "/" {
+		root = ""
+	}
+	vars := map[string]string{"PATH": defaultPath, "SATCHEL_ROOT": root, "LANG": "C.UTF-8"}
+	if home, ok := os.LookupEnv("HOME"); ok {
+		vars["HOME"] = home
+	}
+	for k, v := range e.Environment {
+		vars[k] = v
+	}
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// scrub hides sensitive environment values that a command may have echoed.
+func (e *Exec) scrub(s string) string {
+	if e.isSensitive("environment") {
+		for _, v := range e.Environment {
+			if len(v) >= 3 {
+				s = strings.ReplaceAll(s, v, Redacted)
+			}
+		}
+	}
+	return s
+}
+
+// tailBuffer keeps the last maxOutput bytes written to it.
+type tailBuffer struct{ buf bytes.Buffer }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf.Write(p)
+	if t.buf.Len() > 2*maxOutput {
+		keep := t.buf.Bytes()[t.buf.Len()-maxOutput:]
+		t.buf = *bytes.NewBuffer(append([]byte(nil), keep...))
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	b := t.buf.Bytes()
+	if len(b) > maxOutput {
+		b = b[len(b)-maxOutput:]
+	}
+	return strings.TrimRight(string(b), "\n")
+}
+
+var (
+	_ Resource    = (*Exec)(nil)
+	_ Refresher   = (*Exec)(nil)
+	_ PathManager = (*Exec)(nil)
+)
