@@ -142,7 +142,7 @@ func (s *Store) appendIndex(e Entry) error {
 	}
 	if err != nil {
 		// Best effort: do not leave a partial line behind (readers would skip it anyway).
-		f.Truncate(size)
+		_ = f.Truncate(size)
 		f.Close()
 		return err
 	}
@@ -167,7 +167,7 @@ func (s *Store) rewriteIndex(entries []Entry) error {
 	defer func() {
 		if !ok {
 			f.Close()
-			os.Remove(tmp)
+			_ = os.Remove(tmp)
 		}
 	}()
 	w := bufio.NewWriter(f)
@@ -176,8 +176,8 @@ func (s *Store) rewriteIndex(entries []Entry) error {
 		if err != nil {
 			return err
 		}
-		w.Write(line)
-		w.WriteByte('\n')
+		_, _ = w.Write(line) // a bufio.Writer reports errors at Flush
+		_ = w.WriteByte('\n')
 	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)

@@ -187,7 +187,7 @@ type tempObject struct {
 func (t *tempObject) discard() {
 	t.f.Close()
 	if !t.done {
-		os.Remove(t.name)
+		_ = os.Remove(t.name)
 	}
 }
 
@@ -356,7 +356,7 @@ func (v *verifyingReader) Read(b []byte) (int, error) {
 		return 0, v.err
 	}
 	n, err := v.f.Read(b)
-	v.h.Write(b[:n])
+	_, _ = v.h.Write(b[:n]) // hashes never fail
 	v.n += int64(n)
 	if v.n > v.e.Size {
 		v.err = v.corrupt()

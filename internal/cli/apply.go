@@ -99,7 +99,7 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 	if err != nil {
 		return fail("%v", err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 
 	root, err := fsroot.Open(rootDir)
 	if err != nil {
@@ -110,7 +110,7 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 	if err != nil {
 		return fail("%v", err)
 	}
-	defer sources.Close()
+	defer func() { _ = sources.Close() }()
 	env := &resource.Env{Root: root, Sources: sources, Accounts: resource.NewAccounts(root)}
 	if !noop {
 		if env.Backup, err = backup.Open(filepath.Join(stateDir, "backups")); err != nil {

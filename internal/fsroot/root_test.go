@@ -505,7 +505,7 @@ func TestMissingEntriesAreErrNotExist(t *testing.T) {
 			t.Errorf("Stat(%q) = %v, want fs.ErrNotExist", p, err)
 		}
 		if f, err := r.Open(p); !errors.Is(err, fs.ErrNotExist) {
-			closeIfOpened(f, nil)
+			_ = closeIfOpened(f, nil)
 			t.Errorf("Open(%q) = %v, want fs.ErrNotExist", p, err)
 		}
 		if _, err := r.ReadFile(p); !errors.Is(err, fs.ErrNotExist) {
@@ -617,7 +617,7 @@ func TestOpenFileCreateWriteRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("more\n")
+	_, _ = f.WriteString("more\n")
 	f.Close()
 	if got := readHost(t, filepath.Join(dir, "etc/motd")); got != "hello\nmore\n" {
 		t.Errorf("after append: %q", got)
@@ -658,7 +658,7 @@ func TestReadFileLarge(t *testing.T) {
 	t.Parallel()
 	r, dir := newRoot(t)
 	want := make([]byte, 3<<20+17)
-	rand.NewChaCha8([32]byte{1, 2, 3}).Read(want)
+	_, _ = rand.NewChaCha8([32]byte{1, 2, 3}).Read(want)
 	if err := os.WriteFile(filepath.Join(dir, "big"), want, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -879,7 +879,7 @@ func TestRemoveReportsPermissionError(t *testing.T) {
 	if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags|fsImmutableFL); err != nil {
 		t.Skipf("cannot make a file immutable here: %v", err)
 	}
-	t.Cleanup(func() { unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags) })
+	t.Cleanup(func() { _ = unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags) })
 	err = r.Remove("/immutable")
 	if !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("Remove(immutable file) = %v, want EPERM", err)
@@ -1288,7 +1288,7 @@ func TestConcurrentUse(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				f.WriteString(p)
+				_, _ = f.WriteString(p)
 				f.Close()
 				if err := r.Chmod(tmp, 0o644); err != nil {
 					t.Error(err)

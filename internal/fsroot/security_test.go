@@ -32,7 +32,7 @@ func TestAbsoluteSymlinkResolvesInsideRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("inside")
+	_, _ = f.WriteString("inside")
 	f.Close()
 	if got := readHost(t, filepath.Join(dir, "outside/f")); got != "inside" {
 		t.Errorf("root/outside/f = %q", got)
@@ -80,7 +80,7 @@ func TestRelativeSymlinkCannotClimbOut(t *testing.T) {
 	f.Close()
 	mustExist(t, filepath.Join(dir, "escaped-by-fsroot-test"))
 	if !hostHad && hostExists(naive) {
-		os.Remove(naive)
+		_ = os.Remove(naive)
 		t.Errorf("%s was created outside the root", naive)
 	}
 	info, err := r.Stat("/a")
@@ -156,7 +156,7 @@ var escapeOps = []struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.WriteString("new")
+		_, _ = f.WriteString("new")
 		f.Close()
 		if got := readHost(t, filepath.Join(mirror, "new")); got != "new" {
 			t.Errorf("mirror/new = %q", got)
@@ -167,7 +167,7 @@ var escapeOps = []struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.WriteString("overwritten")
+		_, _ = f.WriteString("overwritten")
 		f.Close()
 		if got := readHost(t, filepath.Join(mirror, "secret")); got != "overwritten" {
 			t.Errorf("mirror/secret = %q", got)
@@ -674,21 +674,21 @@ func TestSymlinkSwapRaceStaysInside(t *testing.T) {
 				n.Add(1)
 				s := strconv.Itoa(w) + "-" + strconv.Itoa(i)
 				if f, err := r.OpenFile("/d/secret", os.O_WRONLY|os.O_TRUNC, 0); err == nil {
-					f.WriteString("pwned")
+					_, _ = f.WriteString("pwned")
 					f.Close()
 				}
 				if f, err := r.OpenFile("/d/new"+s, os.O_WRONLY|os.O_CREATE, 0o644); err == nil {
 					f.Close()
 				}
-				r.Chmod("/d/secret", 0o777)
+				_ = r.Chmod("/d/secret", 0o777)
 				if os.Geteuid() == 0 {
-					r.Lchown("/d/secret", 12345, 12345)
+					_ = r.Lchown("/d/secret", 12345, 12345)
 				}
-				r.Mkdir("/d/dir"+s, 0o755)
-				r.Symlink("x", "/d/link"+s)
-				r.Remove("/d/l")
-				r.RemoveAll("/d/sub")
-				r.Rename("/d/new"+s, "/d/renamed"+s)
+				_ = r.Mkdir("/d/dir"+s, 0o755)
+				_ = r.Symlink("x", "/d/link"+s)
+				_ = r.Remove("/d/l")
+				_ = r.RemoveAll("/d/sub")
+				_ = r.Rename("/d/new"+s, "/d/renamed"+s)
 				if f, _, err := r.CreateTemp("/d", "t"); err == nil {
 					f.Close()
 				}
@@ -719,12 +719,12 @@ func TestFinalComponentSwapRace(t *testing.T) {
 	for range 4 {
 		work.Go(func() {
 			for time.Now().Before(deadline) {
-				r.Chmod("/x", 0o777|fs.ModeSetuid)
+				_ = r.Chmod("/x", 0o777|fs.ModeSetuid)
 				if os.Geteuid() == 0 {
-					r.Lchown("/x", 12345, 12345)
+					_ = r.Lchown("/x", 12345, 12345)
 				}
 				if f, err := r.OpenFile("/x", os.O_WRONLY|os.O_TRUNC|os.O_CREATE, 0o644); err == nil {
-					f.WriteString("pwned")
+					_, _ = f.WriteString("pwned")
 					f.Close()
 				}
 			}

@@ -1,7 +1,7 @@
 package resource
 
 import (
-	"strings"
+	"slices"
 
 	"github.com/satchelcm/satchel/internal/catalog"
 )
@@ -20,12 +20,7 @@ func (b *base) bind(r *catalog.Resource) error {
 
 // isSensitive reports whether attr holds a secret.
 func (b *base) isSensitive(attr string) bool {
-	for _, s := range b.sensitive {
-		if s == attr {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(b.sensitive, attr)
 }
 
 // show returns v, or Redacted if attr is sensitive.
@@ -34,12 +29,4 @@ func (b *base) show(attr, v string) string {
 		return Redacted
 	}
 	return v
-}
-
-// quoteIfEmpty makes an empty value visible in a change.
-func quoteIfEmpty(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return `"` + s + `"`
-	}
-	return s
 }

@@ -101,9 +101,9 @@ func (e *Exec) runIfNeeded(ctx context.Context, env *Env, apply bool, res *Resul
 	}
 	e.ran = true
 	if e.Command != nil {
-		return res, e.run(ctx, env, []string{"/bin/sh", "-c", *e.Command}, e.describe())
+		return res, e.run(ctx, env, []string{"/bin/sh", "-c", *e.Command}, "the command")
 	}
-	return res, e.run(ctx, env, e.Argv, e.describe())
+	return res, e.run(ctx, env, e.Argv, "the command")
 }
 
 // guardsAllow evaluates creates, unless and onlyif.
@@ -135,7 +135,7 @@ func (e *Exec) guardsAllow(ctx context.Context, env *Env) (bool, error) {
 // guard runs a guard command: true if it exits 0, false for another exit status, an error
 // if it cannot be run at all or times out.
 func (e *Exec) guard(ctx context.Context, env *Env, cmd, attr string) (bool, error) {
-	err := e.run(ctx, env, []string{"/bin/sh", "-c", cmd}, attr+" guard "+e.show(attr, cmd))
+	err := e.run(ctx, env, []string{"/bin/sh", "-c", cmd}, "the "+attr+" guard ("+e.show(attr, cmd)+")")
 	var exit *exitError
 	if errors.As(err, &exit) {
 		return false, nil

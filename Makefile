@@ -1,0 +1,63 @@
+# Satchel: `make check` is what CI runs (.ci/run); `make example` runs the main job.
+GO            ?= go
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+BIN           := bin/satchel
+EXAMPLE_ROOT  ?= $(shell mktemp -d /tmp/satchel-example.XXXXXX)
+
+.PHONY: all build check deps fmt-check vet lint tidy-check test example fuzz bench bench-peers clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/satchel
+
+## check: everything CI checks: formatting, vet, lint (staticcheck, depguard layers), tidy, tests with -race
+check: deps fmt-check vet lint tidy-check test
+
+## deps: install what the tests need on a fresh Debian machine (idempotent)
+deps:
+	./scripts/deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	$(GO) run $(GOLANGCI_LINT) run ./...
+
+tidy-check:
+	@cp go.mod /tmp/satchel-go.mod.bak; cp go.sum /tmp/satchel-go.sum.bak
+	@$(GO) mod tidy
+	@if ! git diff --quiet -- go.mod go.sum; then echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; git diff -- go.mod go.sum; \
+		cp /tmp/satchel-go.mod.bak go.mod; cp /tmp/satchel-go.sum.bak go.sum; exit 1; fi
+
+test:
+	$(GO) test -race -count=1 ./...
+
+## example: apply the school-server example into an empty directory, twice; the second run must change nothing
+example: build
+	@echo "== first run: converge school-001 into $(EXAMPLE_ROOT)"
+	$(BIN) apply --root $(EXAMPLE_ROOT) --node school-001 --facts examples/school-server/facts/school-001.json examples/school-server
+	@echo
+	@echo "== second run: nothing to change (--detailed-exitcode: 0 = no changes)"
+	$(BIN) apply --root $(EXAMPLE_ROOT) --node school-001 --facts examples/school-server/facts/school-001.json --detailed-exitcode examples/school-server
+	@echo
+	@echo "The converged tree is in $(EXAMPLE_ROOT)"
+
+## fuzz: run every fuzz target for a short while
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzLoad -fuzztime 30s ./internal/lang
+	$(GO) test -run XXX -fuzz FuzzUnmarshal -fuzztime 30s ./internal/catalog
+
+## bench: Go benchmarks (engine no-op run, language evaluation)
+bench:
+	$(GO) test -run XXX -bench . -benchmem ./internal/engine ./internal/lang
+
+## bench-peers: Satchel beside Puppet and CFEngine on the shared school-server workload (installs them)
+bench-peers:
+	./bench/peers/bench.sh
+
+clean:
+	rm -rf bin
