@@ -27,6 +27,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED_CM = os.environ.get("SHARED_CM") or os.path.normpath(
     os.path.join(HERE, "..", "..", "..", "shared", "baselines", "cm"))
+sys.dont_write_bytecode = True  # never write a __pycache__ into the (read-only) shared dir
 sys.path.insert(0, SHARED_CM)
 import gen  # noqa: E402  (the shared generator)
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/satchelcm/satchel/internal/lang"
+	"github.com/satchelcm/satchel/internal/resource"
 )
 
 func newCheck(s *streams) *cobra.Command {
@@ -29,9 +30,12 @@ otherwise unknown: expressions that depend on them are checked as far as their t
 Exit status 0 when everything is valid, 1 otherwise.`,
 		Args: wantArgs(1, "CONFIG_DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(s, args[0])
-			if err != nil {
-				return err
+			// Problems found while parsing do not stop the per-node checks: a mistake in one
+			// block must not hide the mistakes in others.
+			cfg, loadDiags := lang.Load(args[0], resource.Schemas())
+			if cfg == nil {
+				_ = lang.WriteDiagnostics(s.stderr, loadDiags, nil)
+				return fail("%s: %s", args[0], countErrors(loadDiags))
 			}
 			nodes := cfg.Nodes()
 			if node != "" {
@@ -43,8 +47,11 @@ Exit status 0 when everything is valid, 1 otherwise.`,
 				fmt.Fprintf(s.stdout, "%s parses, but names no node (no inventory, no node block without wildcards): pass --node NAME to check one.\n", args[0])
 				return nil
 			}
-			var all hcl.Diagnostics
+			all := loadDiags
 			nodesOf := map[string][]string{}
+			for _, d := range loadDiags {
+				nodesOf[diagKey(d)] = nodes
+			}
 			for _, n := range nodes {
 				facts, err := factsFor(n, factsFile, factsDir)
 				if err != nil {

@@ -36,7 +36,12 @@ func newRedactor(cat *catalog.Catalog) *redactor {
 		}
 	}
 	// Longest first, so a secret that contains another is replaced whole.
-	slices.SortFunc(r.values, func(a, b string) int { return len(b) - len(a) })
+	slices.SortFunc(r.values, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
 	r.values = slices.Compact(r.values)
 	return r
 }
@@ -44,9 +49,14 @@ func newRedactor(cat *catalog.Catalog) *redactor {
 func (r *redactor) collect(v any) {
 	switch v := v.(type) {
 	case string:
+		// The catalog knows that a value is secret, not which part of it came from the
+		// secret: a template line "passphrase=${var.wifi}" is sensitive as a whole. So every
+		// line is searched for, and so is what follows a "key=" or "key:" in it.
 		for _, line := range strings.Split(v, "\n") {
-			if line = strings.TrimSpace(line); len(line) >= minSecretLen {
-				r.values = append(r.values, line)
+			line = strings.TrimSpace(line)
+			r.add(line)
+			if i := strings.IndexAny(line, "=:"); i >= 0 {
+				r.add(strings.Trim(strings.TrimSpace(line[i+1:]), `"'`))
 			}
 		}
 	case []any:
@@ -57,6 +67,12 @@ func (r *redactor) collect(v any) {
 		for _, e := range v {
 			r.collect(e)
 		}
+	}
+}
+
+func (r *redactor) add(s string) {
+	if len(s) >= minSecretLen {
+		r.values = append(r.values, s)
 	}
 }
 

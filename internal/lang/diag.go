@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
+		"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -70,7 +69,7 @@ func sourceLine(src []byte, n int) (string, bool) {
 // writeSnippet prints the line and a caret line under the range (to the end of the line
 // when the range spans several).
 func writeSnippet(b *strings.Builder, line string, r hcl.Range) {
-	num := strconv.Itoa(r.Start.Line)
+	num := fmt.Sprintf("%2d", r.Start.Line)
 	pad := strings.Repeat(" ", len(num))
 	expanded := strings.ReplaceAll(line, "\t", "    ")
 	fmt.Fprintf(b, "%s |\n%s | %s\n", pad, num, expanded)

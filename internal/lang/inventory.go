@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -89,6 +90,11 @@ func (inv *inventory) parse(data []byte) hcl.Diagnostics {
 		p := hcl.Pos{Line: line, Column: col, Byte: 0}
 		return hcl.Range{Filename: inv.file, Start: p, End: hcl.Pos{Line: line, Column: col + 1}}
 	}
+	cell := func(line, col int, v string) hcl.Range {
+		r := at(line, col)
+		r.End.Column = col + max(1, utf8.RuneCountInString(v))
+		return r
+	}
 	header, err := r.Read()
 	if err != nil {
 		return hcl.Diagnostics{errorAt(at(1, 1), "Invalid inventory", "The inventory has no header row: "+csvError(err))}
@@ -144,7 +150,7 @@ func (inv *inventory) parse(data []byte) hcl.Diagnostics {
 		for i, v := range rec {
 			l, c := r.FieldPos(i)
 			row.values[inv.columns[i]] = strings.TrimSpace(v)
-			row.cells[inv.columns[i]] = at(l, c)
+			row.cells[inv.columns[i]] = cell(l, c, v)
 		}
 		key := row.values[inv.columns[keyIndex]]
 		switch prev, dup := inv.rows[key]; {

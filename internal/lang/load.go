@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/satchelcm/satchel/internal/catalog"
 	"github.com/satchelcm/satchel/internal/schema"
 )
 
@@ -431,7 +432,10 @@ func (c *Config) decodeReference(kind string, e hcl.Expression) (*reference, hcl
 		k := idx.Key.AsString()
 		ref.key = &k
 	}
-	ref.srcText = string(e.Range().SliceBytes(nil))
+	ref.srcText = ref.base
+	if ref.key != nil {
+		ref.srcText = catalog.Address{Type: typ, Name: attr.Name, Key: ref.key}.String()
+	}
 	return ref, nil
 }
 
