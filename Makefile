@@ -2,7 +2,6 @@
 GO            ?= go
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BIN           := bin/satchel
-EXAMPLE_ROOT  ?= $(shell mktemp -d /tmp/satchel-example.XXXXXX)
 
 .PHONY: all build check deps fmt-check vet lint tidy-check test example fuzz bench bench-peers clean
 
@@ -38,13 +37,12 @@ test:
 
 ## example: apply the school-server example into an empty directory, twice; the second run must change nothing
 example: build
-	@echo "== first run: converge school-001 into $(EXAMPLE_ROOT)"
-	$(BIN) apply --root $(EXAMPLE_ROOT) --node school-001 --facts examples/school-server/facts/school-001.json examples/school-server
-	@echo
-	@echo "== second run: nothing to change (--detailed-exitcode: 0 = no changes)"
-	$(BIN) apply --root $(EXAMPLE_ROOT) --node school-001 --facts examples/school-server/facts/school-001.json --detailed-exitcode examples/school-server
-	@echo
-	@echo "The converged tree is in $(EXAMPLE_ROOT)"
+	@root=$${EXAMPLE_ROOT:-$$(mktemp -d /tmp/satchel-example.XXXXXX)}; set -e; \
+	echo "== first run: converge school-001 into $$root"; \
+	$(BIN) apply --root $$root --node school-001 --facts examples/school-server/facts/school-001.json examples/school-server; \
+	echo; echo "== second run: nothing to change (--detailed-exitcode exits 0 only when nothing changed)"; \
+	$(BIN) apply --root $$root --node school-001 --facts examples/school-server/facts/school-001.json --detailed-exitcode examples/school-server; \
+	echo; echo "The converged tree is in $$root; try: find $$root -type f | sort"
 
 ## fuzz: run every fuzz target for a short while
 fuzz:

@@ -20,8 +20,8 @@ set -u
 TOOL=$1 GEN=$2 TAG=$3
 BASE=${BASE:-/tmp/cmbench}
 RESULTS=${RESULTS:?set RESULTS}
-SATCHEL=${SATCHEL:-$BASE/bin/satchel}
-FLOOR=${FLOOR:-$BASE/bin/floor}
+SATCHEL_BIN=${SATCHEL_BIN:-$BASE/bin/satchel}
+FLOOR_BIN=${FLOOR_BIN:-$BASE/bin/floor}
 FLOOR_ROOT=${FLOOR_ROOT:-$BASE/root-satchel}
 S=$BASE/state-$TOOL
 mkdir -p "$RESULTS/logs"
@@ -32,7 +32,7 @@ case $TOOL in
   satchel)
     mkdir -p "$S"
     t0=$(date +%s%N)
-    /usr/bin/time -v -o "$TV" "$SATCHEL" apply --detailed-exitcode \
+    /usr/bin/time -v -o "$TV" "$SATCHEL_BIN" apply --detailed-exitcode \
       --root "$BASE/root-satchel" --state-dir "$S" "$GEN/satchel" >"$LOG" 2>&1
     rc=$?
     t1=$(date +%s%N)
@@ -47,7 +47,7 @@ case $TOOL in
     [ $rc -eq 0 ] || [ $rc -eq 2 ] || errors=$((errors + 1)) ;;
   floor)
     t0=$(date +%s%N)
-    /usr/bin/time -v -o "$TV" "$FLOOR" "$GEN/expected.json" "$FLOOR_ROOT" >"$LOG" 2>&1
+    /usr/bin/time -v -o "$TV" "$FLOOR_BIN" "$GEN/expected.json" "$FLOOR_ROOT" >"$LOG" 2>&1
     rc=$?
     t1=$(date +%s%N)
     changes=$(sed -n 's/^floor: .*, \([0-9]*\) differ$/\1/p' "$LOG")

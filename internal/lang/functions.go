@@ -105,7 +105,7 @@ func (e *evaluator) templateFunc() function.Function {
 		Description: "Renders an HCL template under templates/ with the given variables.",
 		Params: []function.Parameter{
 			{Name: "path", Type: cty.String},
-			{Name: "vars", Type: cty.DynamicPseudoType, AllowMarked: true, AllowUnknown: true, AllowNull: true},
+			{Name: "vars", Type: cty.DynamicPseudoType, AllowMarked: true, AllowUnknown: true, AllowNull: true, AllowDynamicType: true},
 		},
 		Type: function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
