@@ -15,15 +15,23 @@
 #                     scenario (one Ansible run at N=1000 takes ~6.5 min)
 #   FLOOR_RUN=0       skip the floor program
 #   BASE=/tmp/cmbench where the workload, roots and state live (the peers' default)
-#   RESULTS=results/<date>  output directory
+#   RESULTS=results/<date>  output directory (results/<date>-2, -3… if that exists)
 #   SHARED_CM         the shared baseline directory
 #   INSTALL=0         do not apt-get install anything (fail if missing)
+#   ORDER=interleaved for each scenario, R rounds of one run of every tool in turn (default:
+#                     a burst of load from other jobs then hits every tool alike);
+#         batch       all R runs of one tool under hyperfine, then the next tool (the
+#                     shared bench.sh's order; also writes hyperfine's JSON exports)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 export SHARED_CM=${SHARED_CM:-$(cd "$REPO/../shared/baselines/cm" 2>/dev/null && pwd || echo "$REPO/../shared/baselines/cm")}
 export BASE=${BASE:-/tmp/cmbench}
-export RESULTS=${RESULTS:-$HERE/results/$(date +%Y-%m-%d)}
+if [ -z "${RESULTS:-}" ]; then  # results/<date>, or results/<date>-2, -3... for later runs that day
+  RESULTS=$HERE/results/$(date +%Y-%m-%d)
+  k=2; while [ -e "$RESULTS" ]; do RESULTS=$HERE/results/$(date +%Y-%m-%d)-$k; k=$((k + 1)); done
+fi
+export RESULTS
 export PYTHONDONTWRITEBYTECODE=1 # the shared dir is read-only for us: no __pycache__ there
 export SATCHEL_BIN=$BASE/bin/satchel FLOOR_BIN=$BASE/bin/floor
 N=${N:-1000}
@@ -33,6 +41,7 @@ ANSIBLE=${ANSIBLE:-0}
 ANSIBLE_RUNS=${ANSIBLE_RUNS:-1}
 FLOOR_RUN=${FLOOR_RUN:-1}
 INSTALL=${INSTALL:-1}
+ORDER=${ORDER:-interleaved}
 [ "$ANSIBLE" = 1 ] && TOOLS="$TOOLS ansible"
 
 for f in gen.py run_tool.sh reset.sh drift.py verify.py; do
@@ -73,9 +82,10 @@ log "build satchel and floor ($("$GO" version))"
   echo "cpus: $(nproc) x$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "mem: $(free -m | awk '/Mem:/{print $2}') MiB"
   echo "satchel: $(cd "$REPO" && git describe --always --dirty 2>/dev/null) ($("$GO" version | cut -d' ' -f3), CGO_ENABLED=0)"
+  echo "worktree: $(cd "$REPO" && git status --porcelain 2>/dev/null | wc -l) paths differ from HEAD, diff sha256 $(cd "$REPO" && git diff HEAD 2>/dev/null | sha256sum | cut -c1-16)"
   for p in puppet puppet-agent facter cfengine3 ansible-core hyperfine; do
     echo "$p $(dpkg-query -Wf '${Version}' "$p" 2>/dev/null)"; done
-  echo "N=$N RUNS=$RUNS TOOLS=$TOOLS ANSIBLE_RUNS=$ANSIBLE_RUNS BASE=$BASE SHARED_CM=$SHARED_CM"
+  echo "N=$N RUNS=$RUNS TOOLS=$TOOLS ANSIBLE_RUNS=$ANSIBLE_RUNS ORDER=$ORDER BASE=$BASE SHARED_CM=$SHARED_CM"
   echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "top processes by CPU at start:"; top -b -n2 -d1 -w 200 | awk '/^top -/{i++} i==2 && $1 ~ /^[0-9]+$/ && n<6 {print "  " $9 "% " $12; n++}'
 } >"$RESULTS/env.txt"
@@ -116,46 +126,86 @@ restart_lines() {  # ROOT EXPECTED
   [ "$got" -eq "$2" ]
 }
 
-runner() {  # the command that runs TOOL once, for hyperfine
+runner() {  # TOOL TAG: the command that runs TOOL once and records it
   case $1 in
     satchel | floor) echo "$HERE/run_satchel.sh $1 $G $2" ;;
     *) echo "$SHARED_CM/run_tool.sh $1 $G $2" ;;
   esac
 }
+prepare() {  # TOOL SCENARIO: what runs (untimed) before each run
+  case $2 in
+    first) echo "$SHARED_CM/reset.sh $1" ;;             # empty ROOT and state
+    drift) echo "python3 $SHARED_CM/drift.py $BASE/root-$1 $N" ;;  # the 50 changes
+    *) echo "true" ;;
+  esac
+}
+runs_of() { if [ "$1" = ansible ]; then echo "$ANSIBLE_RUNS"; else echo "$RUNS"; fi; }
+floor_after() { [ "$1" = satchel ] && [ "$2" = noop ] && [ "$FLOOR_RUN" = 1 ]; }
+
+before_batch() {  # TOOL SCENARIO
+  [ "$2" = noop ] && python3 "$SHARED_CM/verify.py" snapshot "$BASE/root-$1" "$BASE/snap-before-$1.json"
+  return 0
+}
+after_batch() {  # TOOL SCENARIO: the checks, once every run of the batch is done
+  local tool=$1 sc=$2 root=$BASE/root-$1 tag=$1-N$N-$2
+  case $sc in
+    first)
+      check "$tag" "no errors" no_errors "$tag"
+      check "$tag" "tree == expected" python3 "$SHARED_CM/verify.py" check "$G/expected.json" "$root"
+      check "$tag" "handler ran once" restart_lines "$root" 1 ;;
+    noop)
+      python3 "$SHARED_CM/verify.py" snapshot "$root" "$BASE/snap-after-$tool.json"
+      check "$tag" "0 changes reported" no_changes "$tag"
+      check "$tag" "tree untouched (mode/size/mtime/ctime/inode/sha256)" \
+        python3 "$SHARED_CM/verify.py" compare "$BASE/snap-before-$tool.json" "$BASE/snap-after-$tool.json"
+      if floor_after "$tool" "$sc"; then check "floor-N$N-noop" "0 differences found" no_changes "floor-N$N-noop"; fi ;;
+    drift)
+      check "$tag" "no errors" no_errors "$tag"
+      check "$tag" "tree == expected" python3 "$SHARED_CM/verify.py" check "$G/expected.json" "$root"
+      check "$tag" "handler ran once per drift run" restart_lines "$root" $((1 + $(runs_of "$tool"))) ;;
+  esac
+}
 
 HF=(hyperfine --style basic --ignore-failure)
+declare -A SCENARIO_TEXT=([first]="first run, reset before each" [noop]="no-op on the converged tree"
+  [drift]="drift repair, drift.py (50 changes) before each")
 
-scenarios() {  # TOOL RUNS
-  local tool=$1 runs=$2 root=$BASE/root-$1 tag=$1-N$N
-  log "== $tag: first run x$runs, reset before each (load $(load1))"
-  "${HF[@]}" --runs "$runs" --prepare "$SHARED_CM/reset.sh $tool" \
-    --export-json "$RESULTS/hf-$tag-first.json" "$(runner "$tool" "$tag-first")" >>"$RESULTS/bench.log" 2>&1
-  check "$tag-first" "no errors" no_errors "$tag-first"
-  check "$tag-first" "tree == expected" python3 "$SHARED_CM/verify.py" check "$G/expected.json" "$root"
-  check "$tag-first" "handler ran once" restart_lines "$root" 1
-
-  log "== $tag: no-op x$runs (load $(load1))"
-  python3 "$SHARED_CM/verify.py" snapshot "$root" "$BASE/snap-before-$tool.json"
-  "${HF[@]}" --runs "$runs" --export-json "$RESULTS/hf-$tag-noop.json" \
-    "$(runner "$tool" "$tag-noop")" >>"$RESULTS/bench.log" 2>&1
-  python3 "$SHARED_CM/verify.py" snapshot "$root" "$BASE/snap-after-$tool.json"
-  check "$tag-noop" "0 changes reported" no_changes "$tag-noop"
-  check "$tag-noop" "tree untouched (mode/size/mtime/ctime/inode/sha256)" \
-    python3 "$SHARED_CM/verify.py" compare "$BASE/snap-before-$tool.json" "$BASE/snap-after-$tool.json"
-
-  if [ "$tool" = satchel ] && [ "$FLOOR_RUN" = 1 ]; then
-    log "== floor-N$N: lstat + read + sha256 of every managed path in root-satchel x$runs (load $(load1))"
+batch() {  # TOOL SCENARIO: all runs of one tool in a row, through hyperfine (the shared bench's way)
+  local tool=$1 sc=$2 runs tag=$1-N$N-$2
+  runs=$(runs_of "$tool")
+  log "== $tag: ${SCENARIO_TEXT[$sc]} x$runs (load $(load1))"
+  before_batch "$tool" "$sc"
+  "${HF[@]}" --runs "$runs" --prepare "$(prepare "$tool" "$sc")" --export-json "$RESULTS/hf-$tag.json" \
+    "$(runner "$tool" "$tag")" >>"$RESULTS/bench.log" 2>&1
+  if floor_after "$tool" "$sc"; then
+    log "== floor-N$N-noop: lstat + read + sha256 of every managed path in root-satchel x$runs"
     "${HF[@]}" --runs "$runs" --export-json "$RESULTS/hf-floor-N$N-noop.json" \
       "$(runner floor "floor-N$N-noop")" >>"$RESULTS/bench.log" 2>&1
-    check "floor-N$N-noop" "0 differences found" no_changes "floor-N$N-noop"
   fi
+  after_batch "$tool" "$sc"
+}
 
-  log "== $tag: drift repair x$runs, drift.py (50 changes) before each (load $(load1))"
-  "${HF[@]}" --runs "$runs" --prepare "python3 $SHARED_CM/drift.py $root $N" \
-    --export-json "$RESULTS/hf-$tag-drift.json" "$(runner "$tool" "$tag-drift")" >>"$RESULTS/bench.log" 2>&1
-  check "$tag-drift" "no errors" no_errors "$tag-drift"
-  check "$tag-drift" "tree == expected" python3 "$SHARED_CM/verify.py" check "$G/expected.json" "$root"
-  check "$tag-drift" "handler ran once per drift run" restart_lines "$root" $((1 + runs))
+rounds() {  # SCENARIO: round r runs every tool once, so noise from other jobs hits all tools alike
+  local sc=$1 r max=0 tool
+  for tool in $TOOLS; do
+    [ "$(runs_of "$tool")" -gt $max ] && max=$(runs_of "$tool")
+    before_batch "$tool" "$sc"
+  done
+  for r in $(seq 1 $max); do
+    log "== round $r/$max: ${SCENARIO_TEXT[$sc]} (load $(load1))"
+    for tool in $TOOLS; do
+      [ "$r" -le "$(runs_of "$tool")" ] || continue
+      bash -c "$(prepare "$tool" "$sc")" >>"$RESULTS/bench.log" 2>&1
+      bash -c "$(runner "$tool" "$tool-N$N-$sc")" >>"$RESULTS/bench.log" 2>&1 || true
+      if floor_after "$tool" "$sc"; then
+        bash -c "$(runner floor "floor-N$N-noop")" >>"$RESULTS/bench.log" 2>&1 || true
+      fi
+    done
+  done
+  for tool in $TOOLS; do
+    log "== $tool-N$N-$sc: checks"
+    after_batch "$tool" "$sc"
+  done
 }
 
 # background sampler: the machine is shared; this records what else ran
@@ -167,11 +217,13 @@ SAMPLER=$!
 trap 'kill $SAMPLER 2>/dev/null || true' EXIT
 
 T0=$(date +%s)
-for tool in $TOOLS; do
-  runs=$RUNS
-  [ "$tool" = ansible ] && runs=$ANSIBLE_RUNS
-  scenarios "$tool" "$runs"
-done
+if [ "$ORDER" = interleaved ]; then
+  for sc in first noop drift; do rounds "$sc"; done
+else
+  for tool in $TOOLS; do
+    for sc in first noop drift; do batch "$tool" "$sc"; done
+  done
+fi
 log "total $(($(date +%s) - T0)) s"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS/env.txt"
 python3 "$HERE/summarize.py" "$RESULTS" | tee "$RESULTS/results.md"

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sys
+import unicodedata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED_CM = os.environ.get("SHARED_CM") or os.path.normpath(
@@ -37,8 +38,16 @@ def hcl_template_escape(s):
     return s.replace("${", "$${").replace("%{", "%%{")
 
 
+def check_nfc(s):
+    """HCL (and cty) normalise every string to Unicode NFC, so inline content that is not in
+    NFC would not come out byte for byte: refuse it (such content belongs in files/, source)."""
+    if not unicodedata.is_normalized("NFC", s):
+        raise ValueError(f"content is not in Unicode NFC and cannot be inlined exactly: {s[:40]!r}")
+
+
 def hcl_quoted(s):
     """A quoted HCL string whose value is exactly s."""
+    check_nfc(s)
     out = []
     for ch in s:
         if ch == "\\":
@@ -62,6 +71,7 @@ def hcl_string(s, indent="    "):
     """s as a heredoc when that is exact (ends in a newline, no line equals the marker, no
     carriage return), else as a quoted string. Heredocs keep backslashes and quotes literal;
     only ${ and %{ need escaping."""
+    check_nfc(s)
     marker = "EOT"
     lines = s.split("\n")[:-1]
     while any(l.strip() == marker for l in lines):

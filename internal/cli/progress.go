@@ -15,7 +15,7 @@ import (
 // and nothing when the output is not a terminal (logs stay clean).
 type progress struct {
 	w       io.Writer
-	enabled bool
+	delay   time.Duration
 	done_   chan struct{}
 	wg      sync.WaitGroup
 	cur     atomic.Int64
@@ -26,10 +26,15 @@ type progress struct {
 // progressDelay is how long a run goes before progress is shown.
 const progressDelay = time.Second
 
+// newProgress shows progress on w if it is a terminal.
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w, done_: make(chan struct{})}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.enabled = true
+	f, ok := w.(*os.File)
+	return startProgress(w, ok && term.IsTerminal(int(f.Fd())), progressDelay)
+}
+
+func startProgress(w io.Writer, enabled bool, delay time.Duration) *progress {
+	p := &progress{w: w, done_: make(chan struct{}), delay: delay}
+	if enabled {
 		p.wg.Add(1)
 		go p.loop()
 	}
@@ -56,7 +61,7 @@ func (p *progress) loop() {
 			}
 			return
 		case <-tick.C:
-			if time.Since(start) < progressDelay {
+			if time.Since(start) < p.delay {
 				continue
 			}
 			addr := ""

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-		"strings"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"

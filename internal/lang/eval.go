@@ -29,11 +29,21 @@ type evaluator struct {
 	diags    hcl.Diagnostics
 	ctx      *hcl.EvalContext // fact, var, node, local and the functions
 	fns      map[string]function.Function
-	included map[string]hcl.Range // roles included so far, with where
+	included map[string]inclusion // roles included so far, with where
 
 	instances []*instance
 	byBase    map[string][]*instance // TYPE.NAME -> its instances
-	blockOf   map[string]string      // TYPE.NAME -> where its block is, for duplicate errors
+	blockOf   map[string]inclusion   // TYPE.NAME -> where its block is, for duplicate errors
+}
+
+// inclusion records where a role or resource block was taken in, and whether it surely
+// applies: a block under a condition that is unknown (check without facts) or that failed is
+// checked as if it applied, but is not held against another block (a duplicate name or path),
+// since complementary conditions such as fact.os.family == "debian" and != "debian" would
+// otherwise clash whenever the facts are unknown.
+type inclusion struct {
+	where     string
+	uncertain bool
 }
 
 // instance is one resource for the node: a block, or one for_each element of it.
@@ -48,6 +58,7 @@ type instance struct {
 	require     []string
 	notify      []string
 	owner       string // "role web_filter" or "node school-*"
+	uncertain   bool   // under a condition that is unknown or failed (see inclusion)
 }
 
 // Evaluate compiles the configuration for one node into its catalog. facts are the node's
@@ -117,7 +128,7 @@ func factsValue(facts map[string]any) (cty.Value, error) {
 
 func (c *Config) newEvaluator(node string, facts cty.Value, known bool) *evaluator {
 	e := &evaluator{cfg: c, node: node, facts: facts, known: known,
-		included: map[string]hcl.Range{}, byBase: map[string][]*instance{}, blockOf: map[string]string{}}
+		included: map[string]inclusion{}, byBase: map[string][]*instance{}, blockOf: map[string]inclusion{}}
 	e.fns = e.functions()
 	return e
 }
@@ -135,8 +146,8 @@ func (e *evaluator) run() *catalog.Catalog {
 	row := e.inventoryRow()
 	defaults, inv := e.baseVariables(row)
 	early := mergeVars(defaults, inv)
-	matched := e.matchNodes(early, row)
-	if e.diags.HasErrors() {
+	matched, uncertain := e.matchNodes(early, row)
+	if len(matched) == 0 {
 		return nil
 	}
 	vars := e.nodeVariables(matched, defaults, inv, early)
@@ -145,14 +156,13 @@ func (e *evaluator) run() *catalog.Catalog {
 		Variables: map[string]cty.Value{"fact": e.facts, "var": vars, "node": e.nodeValue(), "local": locals},
 		Functions: e.fns,
 	}
+	// Even after an error, everything is evaluated and every reference resolved, so that
+	// `satchel check` reports all the problems at once; build returns no catalog then.
 	for _, n := range matched {
 		for _, u := range n.roles {
-			e.includeRole(u, e.ctx, 0)
+			e.includeRole(u, e.ctx, 0, uncertain[n])
 		}
-		e.addResources(n.resources, e.ctx, fmt.Sprintf("node %q", n.pattern))
-	}
-	if e.diags.HasErrors() && e.known {
-		return nil
+		e.addResources(n.resources, e.ctx, fmt.Sprintf("node %q", n.pattern), uncertain[n])
 	}
 	return e.build()
 }
@@ -197,6 +207,7 @@ func (e *evaluator) baseVariables(row *inventoryRow) (map[string]cty.Value, map[
 			if err != nil {
 				e.diags = append(e.diags, errorAt(row.cells[col], "Invalid inventory value",
 					fmt.Sprintf("Column %q of node %q does not fit var.%s (%s): %s.", col, e.node, col, typeexpr.TypeString(decl.typ), err)))
+				inv[col] = cty.DynamicVal // reported: not missing too
 				continue
 			}
 			val = conv
@@ -218,34 +229,24 @@ func mergeVars(layers ...map[string]cty.Value) cty.Value {
 
 // matchNodes returns the node blocks that select this node: the pattern matches its name and
 // the where condition, evaluated with fact, node and the default and inventory variables,
-// holds.
-func (e *evaluator) matchNodes(vars cty.Value, row *inventoryRow) []*nodeBlock {
+// holds. A block whose where is unknown or fails is taken in as uncertain (see inclusion).
+func (e *evaluator) matchNodes(vars cty.Value, row *inventoryRow) ([]*nodeBlock, map[*nodeBlock]bool) {
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"fact": e.facts, "var": vars, "node": e.nodeValue()},
 		Functions: e.fns,
 	}
+	e.ctx = ctx // for template()
 	var matched []*nodeBlock
+	uncertain := map[*nodeBlock]bool{}
 	for _, n := range e.cfg.nodes {
 		if ok, _ := path.Match(n.pattern, e.node); !ok {
 			continue
 		}
-		if n.where != nil {
-			v, d := n.where.Value(ctx)
-			e.diags = append(e.diags, d...)
-			if d.HasErrors() {
-				continue
-			}
-			v, _ = v.Unmark()
-			if v.IsKnown() {
-				if v.IsNull() || v.Type() != cty.Bool {
-					e.diags = append(e.diags, errorAt(n.where.Range(), "Invalid where condition",
-						"where must be true or false, such as fact.os.id == \"debian\"."))
-					continue
-				}
-				if v.False() {
-					continue
-				}
-			}
+		switch e.condition(n.where, ctx, "where") {
+		case excluded:
+			continue
+		case unsure:
+			uncertain[n] = true
 		}
 		matched = append(matched, n)
 	}
@@ -257,7 +258,7 @@ func (e *evaluator) matchNodes(vars cty.Value, row *inventoryRow) []*nodeBlock {
 		}
 		e.diags = append(e.diags, d)
 	}
-	return matched
+	return matched, uncertain
 }
 
 // nodeVariables merges, lowest precedence first: declared defaults, the vars of every
@@ -268,6 +269,7 @@ func (e *evaluator) nodeVariables(matched []*nodeBlock, defaults, inv map[string
 		Variables: map[string]cty.Value{"fact": e.facts, "var": early, "node": e.nodeValue()},
 		Functions: e.fns,
 	}
+	e.ctx = ctx // for template()
 	merged := map[string]cty.Value{}
 	for k, v := range defaults {
 		merged[k] = v
@@ -281,6 +283,7 @@ func (e *evaluator) nodeVariables(matched []*nodeBlock, defaults, inv map[string
 		if d.HasErrors() || !v.IsKnown() {
 			continue
 		}
+		v, marks := v.Unmark() // vars = sensitive({…}): every value is sensitive
 		if v.IsNull() || !(v.Type().IsObjectType() || v.Type().IsMapType()) {
 			e.diags = append(e.diags, errorAt(n.vars.Range(), "Invalid vars", "vars must be an object, such as { proxy_port = 3128 }."))
 			continue
@@ -288,11 +291,13 @@ func (e *evaluator) nodeVariables(matched []*nodeBlock, defaults, inv map[string
 		for it := v.ElementIterator(); it.Next(); {
 			k, val := it.Element()
 			name := k.AsString()
+			val = val.WithMarks(marks)
 			if decl, ok := e.cfg.variables[name]; ok {
 				conv, err := convert.Convert(val, decl.typ)
 				if err != nil {
-					e.diags = append(e.diags, errorAt(n.vars.Range(), "Invalid variable value",
+					e.diags = append(e.diags, errorAt(itemRange(n.vars, name), "Invalid variable value",
 						fmt.Sprintf("vars.%s does not fit var.%s (%s): %s.", name, name, typeexpr.TypeString(decl.typ), err)))
+					merged[name] = cty.DynamicVal // reported: not missing too
 					continue
 				}
 				val = conv
@@ -356,6 +361,7 @@ func (e *evaluator) evalLocals(vars cty.Value) cty.Value {
 			Variables: map[string]cty.Value{"fact": e.facts, "var": vars, "node": e.nodeValue(), "local": cty.ObjectVal(values)},
 			Functions: e.fns,
 		}
+		e.ctx = ctx // for template()
 		v, d := a.Expr.Value(ctx)
 		e.diags = append(e.diags, d...)
 		if d.HasErrors() {
@@ -372,40 +378,60 @@ func (e *evaluator) evalLocals(vars cty.Value) cty.Value {
 	return cty.ObjectVal(values)
 }
 
-// condition evaluates a when expression: unknown counts as true, so checks cover it.
-func (e *evaluator) condition(expr hcl.Expression, ctx *hcl.EvalContext) bool {
+// The outcomes of a condition.
+const (
+	excluded = iota
+	included
+	unsure // unknown (check without facts) or failed: checked as if true, but uncertain
+)
+
+// condition evaluates a when or where expression (nil is true). Unknown counts as true, so
+// checks cover what it guards; so does an error, so that the rest is checked too.
+func (e *evaluator) condition(expr hcl.Expression, ctx *hcl.EvalContext, name string) int {
 	if expr == nil {
-		return true
+		return included
 	}
 	v, d := expr.Value(ctx)
 	e.diags = append(e.diags, d...)
 	if d.HasErrors() {
-		return false
+		return unsure
 	}
 	v, _ = v.Unmark()
 	if !v.IsKnown() {
-		return true
+		return unsure
 	}
 	if v.IsNull() || v.Type() != cty.Bool {
-		e.diags = append(e.diags, errorAt(expr.Range(), "Invalid when condition", "when must be true or false."))
-		return false
+		e.diags = append(e.diags, errorAt(expr.Range(), "Invalid "+name+" condition",
+			name+" must be true or false, such as fact.os.id == \"debian\"."))
+		return unsure
 	}
-	return v.True()
+	if v.True() {
+		return included
+	}
+	return excluded
 }
 
 // includeRole adds a role (and the roles it includes) for the node, with its parameters
 // evaluated in the caller's scope.
-func (e *evaluator) includeRole(u *roleUse, caller *hcl.EvalContext, depth int) {
+func (e *evaluator) includeRole(u *roleUse, caller *hcl.EvalContext, depth int, uncertain bool) {
 	r, ok := e.cfg.roles[u.name]
-	if !ok || depth > 64 || !e.condition(u.when, caller) {
+	if !ok || depth > 64 {
 		return
+	}
+	switch e.condition(u.when, caller, "when") {
+	case excluded:
+		return
+	case unsure:
+		uncertain = true
 	}
 	if prev, dup := e.included[u.name]; dup {
-		e.diags = append(e.diags, errorAt(u.nameRange, "Role included twice",
-			fmt.Sprintf("Role %q is already included for node %q at %s; include each role once.", u.name, e.node, prev)))
+		if !uncertain && !prev.uncertain {
+			e.diags = append(e.diags, errorAt(u.nameRange, "Role included twice",
+				fmt.Sprintf("Role %q is already included for node %q at %s; include each role once.", u.name, e.node, prev.where)))
+		}
 		return
 	}
-	e.included[u.name] = u.declRange
+	e.included[u.name] = inclusion{where: Position(u.declRange), uncertain: uncertain}
 	params := map[string]cty.Value{}
 	for _, name := range sortedKeys(r.params) {
 		p := r.params[name]
@@ -434,49 +460,68 @@ func (e *evaluator) includeRole(u *roleUse, caller *hcl.EvalContext, depth int) 
 	ctx := e.ctx.NewChild()
 	ctx.Variables = map[string]cty.Value{"param": cty.ObjectVal(params)}
 	for _, sub := range r.roles {
-		e.includeRole(sub, ctx, depth+1)
+		e.includeRole(sub, ctx, depth+1, uncertain)
 	}
-	e.addResources(r.resources, ctx, fmt.Sprintf("role %q", r.name))
+	e.addResources(r.resources, ctx, fmt.Sprintf("role %q", r.name), uncertain)
 }
 
 // addResources evaluates resource blocks, expanding for_each.
-func (e *evaluator) addResources(blocks []*resourceBlock, ctx *hcl.EvalContext, owner string) {
+func (e *evaluator) addResources(blocks []*resourceBlock, ctx *hcl.EvalContext, owner string, uncertain bool) {
 	for _, b := range blocks {
-		if !e.condition(b.when, ctx) {
+		unc := uncertain
+		switch e.condition(b.when, ctx, "when") {
+		case excluded:
 			continue
+		case unsure:
+			unc = true
 		}
 		base := b.typ.Name + "." + b.name
 		if prev, dup := e.blockOf[base]; dup {
-			e.diags = append(e.diags, errorAt(b.declRange, "Duplicate resource",
-				fmt.Sprintf("%s is also declared in %s; a node can have each resource once.", base, prev)))
+			if !unc && !prev.uncertain {
+				e.diags = append(e.diags, errorAt(b.declRange, "Duplicate resource",
+					fmt.Sprintf("%s is also declared in %s; a node can have each resource once.", base, prev.where)))
+			}
 			continue
 		}
-		e.blockOf[base] = fmt.Sprintf("%s at %s", owner, b.declRange)
+		e.blockOf[base] = inclusion{where: fmt.Sprintf("%s at %s", owner, Position(b.declRange)), uncertain: unc}
 		if b.forEach == nil {
-			e.addInstance(b, ctx, nil, cty.NilVal, owner, false)
+			e.addInstance(b, ctx, nil, cty.NilVal, owner, false, unc)
 			continue
 		}
-		e.expandForEach(b, ctx, owner)
+		e.expandForEach(b, ctx, owner, unc)
 	}
 }
 
-func (e *evaluator) expandForEach(b *resourceBlock, ctx *hcl.EvalContext, owner string) {
+// expandForEach adds one instance per element of for_each. When the elements cannot be known
+// (check without facts) or for_each is wrong, it adds one placeholder instance instead, which
+// stands for all of them: its attributes are still checked, and references resolve to it.
+func (e *evaluator) expandForEach(b *resourceBlock, ctx *hcl.EvalContext, owner string, uncertain bool) {
+	placeholder := func() {
+		each := cty.ObjectVal(map[string]cty.Value{"key": cty.UnknownVal(cty.String), "value": cty.DynamicVal})
+		e.addInstance(b, ctx, nil, each, owner, true, uncertain)
+	}
 	v, d := b.forEach.Value(ctx)
 	e.diags = append(e.diags, d...)
 	if d.HasErrors() {
+		placeholder()
 		return
 	}
 	v, marks := v.Unmark()
 	if !v.IsKnown() {
-		each := cty.ObjectVal(map[string]cty.Value{"key": cty.UnknownVal(cty.String), "value": cty.DynamicVal})
-		e.addInstance(b, ctx, nil, each, owner, true)
+		placeholder()
 		return
 	}
 	bad := func(detail string) {
 		e.diags = append(e.diags, errorAt(b.forEach.Range(), "Invalid for_each", detail))
+		placeholder()
 	}
 	if v.IsNull() {
 		bad("for_each is null; give a map, or a list or set of strings.")
+		return
+	}
+	const secretKeys = "for_each keys become part of resource addresses, which plans and reports show, so they cannot be secrets. Mark the values instead, as in { api = sensitive(var.token) }."
+	if _, secret := marks[markSensitive]; secret {
+		bad("This for_each value is sensitive. " + secretKeys)
 		return
 	}
 	ty := v.Type()
@@ -489,13 +534,21 @@ func (e *evaluator) expandForEach(b *resourceBlock, ctx *hcl.EvalContext, owner 
 	case ty.IsMapType() || ty.IsObjectType():
 		for it := v.ElementIterator(); it.Next(); {
 			k, val := it.Element()
-			elems = append(elems, elem{k.AsString(), val})
+			elems = append(elems, elem{key: k.AsString(), val: val})
 		}
 	case ty.IsListType() || ty.IsSetType() || ty.IsTupleType():
 		seen := map[string]bool{}
 		for it := v.ElementIterator(); it.Next(); {
 			_, val := it.Element()
-			val, _ = val.Unmark()
+			val, vmarks := val.Unmark()
+			if !val.IsKnown() { // check without facts: the keys are not known
+				placeholder()
+				return
+			}
+			if _, secret := vmarks[markSensitive]; secret {
+				bad("An element of this list is sensitive. " + secretKeys)
+				return
+			}
 			s, err := convert.Convert(val, cty.String)
 			if err != nil || s.IsNull() || !s.IsKnown() {
 				bad("A list or set given to for_each must hold strings (they become the instance keys); use a map for other values.")
@@ -507,7 +560,7 @@ func (e *evaluator) expandForEach(b *resourceBlock, ctx *hcl.EvalContext, owner 
 				return
 			}
 			seen[k] = true
-			elems = append(elems, elem{k, s})
+			elems = append(elems, elem{key: k, val: s})
 		}
 	default:
 		bad(fmt.Sprintf("for_each takes a map, or a list or set of strings, not a %s.", ty.FriendlyName()))
@@ -515,16 +568,16 @@ func (e *evaluator) expandForEach(b *resourceBlock, ctx *hcl.EvalContext, owner 
 	}
 	for _, el := range elems {
 		k := el.key
-		each := cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(k), "value": el.val}).WithMarks(marks)
-		e.addInstance(b, ctx, &k, each, owner, false)
+		each := cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(k), "value": el.val})
+		e.addInstance(b, ctx, &k, each, owner, false, uncertain)
 	}
 }
 
 // addInstance evaluates the attributes of one resource instance.
-func (e *evaluator) addInstance(b *resourceBlock, ctx *hcl.EvalContext, key *string, each cty.Value, owner string, placeholder bool) {
+func (e *evaluator) addInstance(b *resourceBlock, ctx *hcl.EvalContext, key *string, each cty.Value, owner string, placeholder, uncertain bool) {
 	addr := catalog.Address{Type: b.typ.Name, Name: b.name, Key: key}
 	inst := &instance{block: b, key: key, address: addr.String(), placeholder: placeholder,
-		attrs: map[string]json.RawMessage{}, known: map[string]any{}, owner: owner}
+		attrs: map[string]json.RawMessage{}, known: map[string]any{}, owner: owner, uncertain: uncertain}
 	if each != cty.NilVal {
 		ctx = ctx.NewChild()
 		ctx.Variables = map[string]cty.Value{"each": each}
@@ -684,10 +737,7 @@ func (e *evaluator) build() *catalog.Catalog {
 		cat.Resources = append(cat.Resources, res)
 	}
 	cat.Sort()
-	if e.diags.HasErrors() {
-		return nil
-	}
-	g, err := catalog.NewGraph(cat)
+	g, err := catalog.NewGraph(cat) // even after other errors: a cycle is one more to report
 	if err == nil {
 		_, err = g.Order()
 	}
@@ -701,6 +751,9 @@ func (e *evaluator) build() *catalog.Catalog {
 		return nil
 	} else if err != nil {
 		e.diags = append(e.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid catalog", Detail: err.Error()})
+		return nil
+	}
+	if e.diags.HasErrors() {
 		return nil
 	}
 	return cat
@@ -779,8 +832,11 @@ func (e *evaluator) addPathEdges() {
 			continue
 		}
 		if prev, dup := owners[p]; dup {
+			if inst.uncertain || prev.uncertain {
+				continue // see inclusion
+			}
 			e.diags = append(e.diags, errorAt(inst.block.declRange, "Path managed twice",
-				fmt.Sprintf("%s and %s (%s) both manage %s; a path can have one owner.", inst.address, prev.address, prev.block.declRange, p)))
+				fmt.Sprintf("%s and %s (%s) both manage %s; a path can have one owner.", inst.address, prev.address, Position(prev.block.declRange), p)))
 			continue
 		}
 		owners[p] = inst

@@ -50,7 +50,7 @@ func (c *Config) readText(dir, p string) ([]byte, string, error) {
 	if fd, ok := c.files.files[key]; ok {
 		return fd.data, name, fd.err
 	}
-	data, err := readInRoot(filepath.Join(c.Dir, dir), p, func(f *os.File) ([]byte, error) { return io.ReadAll(f) })
+	data, err := readInRoot(c.Dir, dir, p, func(f *os.File) ([]byte, error) { return io.ReadAll(f) })
 	c.files.files[key] = fileData{data: data, err: err}
 	if err == nil {
 		c.files.snippets[name] = data
@@ -71,7 +71,7 @@ func (c *Config) sourceInfo(p string) (int64, string, error) {
 		return fd.size, fd.sha256, fd.err
 	}
 	var size int64
-	_, err := readInRoot(filepath.Join(c.Dir, FilesDir), p, func(f *os.File) ([]byte, error) {
+	_, err := readInRoot(c.Dir, FilesDir, p, func(f *os.File) ([]byte, error) {
 		h := sha256.New()
 		n, err := io.Copy(h, f)
 		size = n
@@ -85,10 +85,16 @@ func (c *Config) sourceInfo(p string) (int64, string, error) {
 	return fd.size, fd.sha256, fd.err
 }
 
-// readInRoot opens p inside dir through os.Root, so symlinks cannot lead out of it, and
+// readInRoot opens p inside the directory sub of the repository through os.Root, so that no
+// symlink can lead out of sub (not even sub itself being a link out of the repository), and
 // hands the regular file to read.
-func readInRoot(dir, p string, read func(*os.File) ([]byte, error)) ([]byte, error) {
-	root, err := os.OpenRoot(dir)
+func readInRoot(repo, sub, p string, read func(*os.File) ([]byte, error)) ([]byte, error) {
+	top, err := os.OpenRoot(repo)
+	if err != nil {
+		return nil, err
+	}
+	defer top.Close()
+	root, err := top.OpenRoot(sub)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +109,7 @@ func readInRoot(dir, p string, read func(*os.File) ([]byte, error)) ([]byte, err
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", filepath.Join(dir, p))
+		return nil, fmt.Errorf("%s is not a regular file", path.Join(sub, p))
 	}
 	return read(f)
 }

@@ -39,10 +39,10 @@ var inventorySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 }}
 
 func (c *Config) decodeInventory(b *hcl.Block) hcl.Diagnostics {
-	content, diags := b.Body.Content(inventorySchema)
+	content, diags := bodyContent(b.Body, inventorySchema)
 	if c.inventory != nil {
 		return append(diags, errorAt(b.DefRange, "Duplicate inventory",
-			fmt.Sprintf("The inventory is already declared at %s; a repository has one.", c.inventory.declRange)))
+			fmt.Sprintf("The inventory is already declared at %s; a repository has one.", Position(c.inventory.declRange))))
 	}
 	if diags.HasErrors() {
 		return diags
@@ -85,7 +85,7 @@ func (c *Config) decodeInventory(b *hcl.Block) hcl.Diagnostics {
 func (inv *inventory) parse(data []byte) hcl.Diagnostics {
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	r := csv.NewReader(bytes.NewReader(data))
-	r.FieldsPerRecord = 0
+	r.FieldsPerRecord = -1 // rows of the wrong length are reported below, every one of them
 	at := func(line, col int) hcl.Range {
 		p := hcl.Pos{Line: line, Column: col, Byte: 0}
 		return hcl.Range{Filename: inv.file, Start: p, End: hcl.Pos{Line: line, Column: col + 1}}

@@ -28,13 +28,17 @@ const (
 // reservedBlocks are block types that cannot be resource type names.
 var reservedBlocks = []string{"variable", "locals", "inventory", "node", "role", "param"}
 
-var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
-	{Type: "variable", LabelNames: []string{"name"}},
-	{Type: "locals"},
-	{Type: "inventory"},
-	{Type: "node", LabelNames: []string{"pattern"}},
-	{Type: "role", LabelNames: []string{"name"}},
-}}
+// rootSchema lists the top-level blocks. Resource blocks are in it too, only so that one
+// outside any node or role gets a message saying where it belongs.
+var rootSchema = func(types map[string]*schema.Type) *hcl.BodySchema {
+	return withResourceBlocks(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "inventory"},
+		{Type: "node", LabelNames: []string{"pattern"}},
+		{Type: "role", LabelNames: []string{"name"}},
+	}}, types)
+}
 
 // Load parses every .hcl file of the repository at dir (recursively, except under files/,
 // templates/ and hidden directories) and checks what can be checked without a node: block
@@ -109,7 +113,7 @@ func hclFiles(dir string) ([]string, error) {
 }
 
 func (c *Config) decodeRoot(body hcl.Body) hcl.Diagnostics {
-	content, diags := body.Content(rootSchema)
+	content, diags := bodyContent(body, rootSchema(c.types))
 	for _, attr := range content.Attributes {
 		diags = append(diags, errorAt(attr.NameRange, "Unexpected attribute",
 			"Attributes are not allowed at the top level; put them in a node, role, variable or locals block."))
@@ -124,7 +128,7 @@ func (c *Config) decodeRoot(body hcl.Body) hcl.Diagnostics {
 			for _, a := range sortedAttrs(attrs) {
 				if dup := findLocal(c.locals, a.Name); dup != nil {
 					diags = append(diags, errorAt(a.NameRange, "Duplicate local value",
-						fmt.Sprintf("local.%s is already defined at %s.", a.Name, dup.NameRange)))
+						fmt.Sprintf("local.%s is already defined at %s.", a.Name, Position(dup.NameRange))))
 					continue
 				}
 				c.locals = append(c.locals, a)
@@ -145,17 +149,20 @@ func (c *Config) decodeRoot(body hcl.Body) hcl.Diagnostics {
 			}
 			if prev, dup := c.roles[r.name]; dup {
 				diags = append(diags, errorAt(b.LabelRanges[0], "Duplicate role",
-					fmt.Sprintf("role %q is already defined at %s.", r.name, prev.declRange)))
+					fmt.Sprintf("role %q is already defined at %s.", r.name, Position(prev.declRange))))
 				continue
 			}
 			c.roles[r.name] = r
+		default: // a resource type
+			diags = append(diags, errorAt(b.TypeRange, "Resource outside a node or role",
+				fmt.Sprintf("%s %q must be declared inside a node block (for the machines it selects) or a role block (included by nodes).", b.Type, b.Labels[0])))
 		}
 	}
 	return diags
 }
 
 // The remaining diagnostics of decodeRoot come from the schema itself: an unknown block type
-// at the top level, such as a resource outside any node or role, gets HCL's own message.
+// at the top level gets HCL's own message.
 
 func findLocal(locals []*hcl.Attribute, name string) *hcl.Attribute {
 	for _, l := range locals {
@@ -172,13 +179,13 @@ var variableSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 
 func (c *Config) decodeVariable(b *hcl.Block) hcl.Diagnostics {
 	name := b.Labels[0]
-	content, diags := b.Body.Content(variableSchema)
+	content, diags := bodyContent(b.Body, variableSchema)
 	if !validName(name) {
 		return append(diags, invalidName(b.LabelRanges[0], "variable", name))
 	}
 	if prev, dup := c.variables[name]; dup {
 		return append(diags, errorAt(b.LabelRanges[0], "Duplicate variable",
-			fmt.Sprintf("var.%s is already declared at %s.", name, prev.declRange)))
+			fmt.Sprintf("var.%s is already declared at %s.", name, Position(prev.declRange))))
 	}
 	v := &variable{name: name, typ: cty.DynamicPseudoType, def: cty.NilVal, declRange: b.DefRange}
 	diags = append(diags, decodeTyped(content.Attributes, &v.typ, &v.def, &v.description)...)
@@ -242,7 +249,7 @@ func withResourceBlocks(s *hcl.BodySchema, types map[string]*schema.Type) *hcl.B
 
 func (c *Config) decodeNode(b *hcl.Block) (*nodeBlock, hcl.Diagnostics) {
 	pattern := b.Labels[0]
-	content, diags := b.Body.Content(nodeSchema(c.types))
+	content, diags := bodyContent(b.Body, nodeSchema(c.types))
 	if _, err := path.Match(pattern, ""); err != nil || pattern == "" {
 		diags = append(diags, errorAt(b.LabelRanges[0], "Invalid node pattern",
 			fmt.Sprintf("%q is not a valid name pattern (use *, ? and [a-z] as in shell globs).", pattern)))
@@ -276,7 +283,7 @@ var paramSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 
 func (c *Config) decodeRole(b *hcl.Block) (*role, hcl.Diagnostics) {
 	name := b.Labels[0]
-	content, diags := b.Body.Content(roleSchema(c.types))
+	content, diags := bodyContent(b.Body, roleSchema(c.types))
 	if !validName(name) {
 		return nil, append(diags, invalidName(b.LabelRanges[0], "role", name))
 	}
@@ -290,7 +297,7 @@ func (c *Config) decodeRole(b *hcl.Block) (*role, hcl.Diagnostics) {
 			members = append(members, blk)
 			continue
 		}
-		pc, d := blk.Body.Content(paramSchema)
+		pc, d := bodyContent(blk.Body, paramSchema)
 		diags = append(diags, d...)
 		pname := blk.Labels[0]
 		if !validName(pname) {
@@ -299,7 +306,7 @@ func (c *Config) decodeRole(b *hcl.Block) (*role, hcl.Diagnostics) {
 		}
 		if prev, dup := r.params[pname]; dup {
 			diags = append(diags, errorAt(blk.LabelRanges[0], "Duplicate parameter",
-				fmt.Sprintf("param.%s is already declared at %s.", pname, prev.declRange)))
+				fmt.Sprintf("param.%s is already declared at %s.", pname, Position(prev.declRange))))
 			continue
 		}
 		p := &param{name: pname, typ: cty.DynamicPseudoType, def: cty.NilVal, declRange: blk.DefRange}
@@ -332,7 +339,7 @@ func (c *Config) decodeMembers(blocks hcl.Blocks) ([]*roleUse, []*resourceBlock,
 		key := r.typ.Name + "." + r.name
 		if prev, dup := seen[key]; dup {
 			diags = append(diags, errorAt(b.LabelRanges[0], "Duplicate resource",
-				fmt.Sprintf("%s is already declared at %s.", key, prev)))
+				fmt.Sprintf("%s is already declared at %s.", key, Position(prev))))
 			continue
 		}
 		seen[key] = b.DefRange
@@ -426,7 +433,10 @@ func (c *Config) decodeReference(kind string, e hcl.Expression) (*reference, hcl
 	ref := &reference{kind: kind, typ: typ, base: typ + "." + attr.Name, rng: e.Range()}
 	if len(tr) == 3 {
 		idx, ok := tr[2].(hcl.TraverseIndex)
-		if !ok || idx.Key.Type() != cty.String || !idx.Key.IsKnown() || idx.Key.IsNull() {
+		if !ok { // file.motd.path: an attribute, not an instance
+			return nil, bad("A reference names a resource as TYPE.NAME or TYPE.NAME[\"KEY\"], such as file.motd; it cannot name an attribute.")
+		}
+		if idx.Key.Type() != cty.String || !idx.Key.IsKnown() || idx.Key.IsNull() {
 			return nil, bad("The key of a for_each instance must be a quoted string, as in file.conf[\"a\"].")
 		}
 		k := idx.Key.AsString()
@@ -466,7 +476,7 @@ func (c *Config) checkRoleUses() hcl.Diagnostics {
 			for _, name := range sortedKeys(r.params) {
 				if p := r.params[name]; p.def == cty.NilVal && u.args[name] == nil {
 					diags = append(diags, errorAt(u.declRange, "Missing role parameter",
-						fmt.Sprintf("Role %q needs a value for param %q (declared at %s).", r.name, name, p.declRange)))
+						fmt.Sprintf("Role %q needs a value for param %q (declared at %s).", r.name, name, Position(p.declRange))))
 				}
 			}
 		}
@@ -479,21 +489,25 @@ func (c *Config) checkRoleUses() hcl.Diagnostics {
 	}
 	// Inclusion cycles, found by depth-first search from every role.
 	state := map[string]int{} // 0 unvisited, 1 on the path, 2 done
+	var stack []string        // the path from the role the search started at
 	var visit func(name string)
 	visit = func(name string) {
 		state[name] = 1
+		stack = append(stack, name)
 		for _, u := range c.roles[name].roles {
 			if _, ok := c.roles[u.name]; !ok {
 				continue
 			}
 			switch state[u.name] {
 			case 1:
+				loop := append(slices.Clone(stack[slices.Index(stack, u.name):]), u.name)
 				diags = append(diags, errorAt(u.nameRange, "Role includes itself",
-					fmt.Sprintf("Role %q is included again inside itself: %s -> %s.", u.name, name, u.name)))
+					fmt.Sprintf("Role %q is included again inside itself: %s.", u.name, strings.Join(loop, " -> "))))
 			case 0:
 				visit(u.name)
 			}
 		}
+		stack = stack[:len(stack)-1]
 		state[name] = 2
 	}
 	for _, name := range sortedKeys(c.roles) {

@@ -8,11 +8,45 @@ import (
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // errorAt makes an error diagnostic about a range.
 func errorAt(r hcl.Range, summary, detail string) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: r.Ptr()}
+}
+
+// bodyContent decodes a body against a schema, with the diagnostics in source order: HCL
+// reports unexpected arguments in map order, which would make the output of a check vary
+// from run to run.
+func bodyContent(body hcl.Body, s *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnostics) {
+	content, diags := body.Content(s)
+	slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int {
+		if a.Subject == nil || b.Subject == nil {
+			return cmpBool(a.Subject != nil, b.Subject != nil) // those without a place first
+		}
+		if c := strings.Compare(a.Subject.Filename, b.Subject.Filename); c != 0 {
+			return c
+		}
+		return a.Subject.Start.Byte - b.Subject.Start.Byte
+	})
+	return content, diags
+}
+
+// itemRange returns the range of the value of the item named name in an object constructor
+// such as { port = 80 }, so that an error points at it; otherwise the whole expression's.
+func itemRange(expr hcl.Expression, name string) hcl.Range {
+	if obj, ok := expr.(*hclsyntax.ObjectConsExpr); ok {
+		for _, item := range obj.Items {
+			if hcl.ExprAsKeyword(item.KeyExpr) == name {
+				return item.ValueExpr.Range()
+			}
+			if k, d := item.KeyExpr.Value(nil); !d.HasErrors() && k.Type() == cty.String && k.IsKnown() && !k.IsNull() && k.AsString() == name {
+				return item.ValueExpr.Range()
+			}
+		}
+	}
+	return expr.Range()
 }
 
 // sortedAttrs returns attributes in source order, so diagnostics come out in reading order.
@@ -48,4 +82,15 @@ func suggest(name string, candidates []string) string {
 // hclIdentifier reports whether s is a valid HCL identifier.
 func hclIdentifier(s string) bool {
 	return hclsyntax.ValidIdentifier(s)
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

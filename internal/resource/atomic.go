@@ -15,7 +15,14 @@ import (
 // file in the same directory, which gets its owner and mode and is flushed to disk, then
 // renamed over p; finally the directory is flushed so the rename itself is durable. uid or
 // gid -1 leaves that id as the creating process's.
-func writeAtomic(root *fsroot.Root, p string, src io.Reader, mode fs.FileMode, uid, gid int) (err error) {
+func writeAtomic(root *fsroot.Root, p string, src io.Reader, mode fs.FileMode, uid, gid int) error {
+	return writeAtomicThen(root, p, src, mode, uid, gid, nil)
+}
+
+// writeAtomicThen is writeAtomic that calls beforeRename, if set, once the new content is
+// complete and durable and just before it is renamed over p (to remove what rename cannot
+// replace, such as a directory). If anything fails earlier, beforeRename is not called.
+func writeAtomicThen(root *fsroot.Root, p string, src io.Reader, mode fs.FileMode, uid, gid int, beforeRename func() error) (err error) {
 	dir := path.Dir(p)
 	f, tmp, err := root.CreateTemp(dir, path.Base(p))
 	if err != nil {
@@ -43,6 +50,11 @@ func writeAtomic(root *fsroot.Root, p string, src io.Reader, mode fs.FileMode, u
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", root.HostPath(p), err)
+	}
+	if beforeRename != nil {
+		if err = beforeRename(); err != nil {
+			return fmt.Errorf("write %s: %w", root.HostPath(p), err)
+		}
 	}
 	if err = root.Rename(tmp, p); err != nil {
 		return fmt.Errorf("write %s: %w", root.HostPath(p), err)

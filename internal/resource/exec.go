@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/satchelcm/satchel/internal/fsroot"
 	"github.com/satchelcm/satchel/internal/schema"
 )
 
@@ -29,7 +31,7 @@ type Exec struct {
 	Cwd         string            `attr:"cwd" default:"/" format:"path" autorequire:"true" doc:"Working directory, inside the root. The command itself is not confined to the root: use $SATCHEL_ROOT."`
 	Environment map[string]string `attr:"environment" doc:"Extra environment variables. PATH defaults to the usual system directories; SATCHEL_ROOT holds the root (\"\" for /)."`
 
-	ran bool // CheckApply ran the command in this run
+	ran bool // CheckApply ran the command in this run (or, under no-op, reported that it would)
 }
 
 var execDef = definition{
@@ -96,10 +98,11 @@ func (e *Exec) runIfNeeded(ctx context.Context, env *Env, apply bool, res *Resul
 		return res, err
 	}
 	res.Add("run", "", e.describe())
+	// Set under no-op too, so that a notified exec is reported once, as applying runs it once.
+	e.ran = true
 	if !apply {
 		return res, nil
 	}
-	e.ran = true
 	if e.Command != nil {
 		return res, e.run(ctx, env, []string{"/bin/sh", "-c", *e.Command}, "the command")
 	}
@@ -167,12 +170,23 @@ func (e *Exec) run(ctx context.Context, env *Env, argv []string, what string) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cwd := env.Root.HostPath(e.Cwd)
-	if info, err := env.Root.Stat(e.Cwd); err != nil || !info.IsDir() {
-		return fmt.Errorf("working directory %s does not exist", cwd)
+	// The kernel resolves cmd.Dir on the host, where an absolute symlink of the image (say
+	// /etc -> /usr/etc) would lead out of the root: hand it a path without symlinks.
+	dir, err := resolveInRoot(env, e.Cwd)
+	var info *fsroot.Info
+	if err == nil {
+		info, err = env.Root.Lstat(dir)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("working directory %s does not exist", env.Root.HostPath(e.Cwd))
+	case err != nil:
+		return fmt.Errorf("working directory %s: %w", env.Root.HostPath(e.Cwd), err)
+	case !info.IsDir():
+		return fmt.Errorf("working directory %s is not a directory", env.Root.HostPath(e.Cwd))
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = cwd
+	cmd.Dir = env.Root.HostPath(dir)
 	cmd.Env = e.environ(env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -183,6 +197,14 @@ func (e *Exec) run(ctx context.Context, env *Env, argv []string, what string) er
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("%s did not finish within %s and was killed", what, e.Timeout)
 	}
+	if err != nil && ctx.Err() != nil { // interrupted: neither a result nor a failed guard
+		return fmt.Errorf("%s was interrupted: %w", what, ctx.Err())
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited with status 0 but left a process (a daemon it started) holding its
+		// output open: that is success, and the process is left running.
+		err = nil
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return &exitError{what: what, code: ee.ExitCode(), output: e.scrub(out.String())}
@@ -191,6 +213,46 @@ func (e *Exec) run(ctx context.Context, env *Env, argv []string, what string) er
 		return fmt.Errorf("run %s: %w", what, err)
 	}
 	return nil
+}
+
+// resolveInRoot returns p with every symbolic link resolved as the kernel would resolve it
+// if the root were "/": absolute targets and ".." never leave the root. Each component of
+// the result is a real entry, so the host resolves root.HostPath(result) to the same place.
+func resolveInRoot(env *Env, p string) (string, error) {
+	resolved := "/"
+	rest := strings.Split(p, "/")
+	for links := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			resolved = path.Dir(resolved)
+			continue
+		}
+		next := path.Join(resolved, c)
+		info, err := env.Root.Lstat(next)
+		if err != nil {
+			return "", err
+		}
+		if !info.IsSymlink() {
+			resolved = next
+			continue
+		}
+		if links++; links > 40 {
+			return "", &fs.PathError{Op: "resolve", Path: p, Err: syscall.ELOOP}
+		}
+		target, err := env.Root.Readlink(next)
+		if err != nil {
+			return "", err
+		}
+		if path.IsAbs(target) {
+			resolved = "/"
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	return resolved, nil
 }
 
 // environ builds the command's environment: a clean one, not satchel's own.

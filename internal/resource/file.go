@@ -85,7 +85,7 @@ func (f *File) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, e
 			return res, err
 		}
 		replace = true
-		res.Diff = f.diff(env, nil)
+		res.Diff = f.diff(env, nil, nil)
 	case info.IsDir() && !f.Force:
 		return res, fmt.Errorf("%s is a directory; set force = true to replace it with a file", env.Root.HostPath(f.Path))
 	case !info.IsRegular():
@@ -98,7 +98,7 @@ func (f *File) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, e
 		}
 		if !same {
 			res.Add("content", f.describe(env, info, current, false), f.describe(env, info, nil, true))
-			res.Diff = f.diff(env, current)
+			res.Diff = f.diff(env, info, current)
 			replace = true
 		}
 		own.diff(env, info, res)
@@ -109,14 +109,14 @@ func (f *File) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, e
 	if !replace {
 		return res, own.fix(env, f.Path, info)
 	}
+	var beforeRename func() error
 	if info != nil && info.IsDir() {
 		if err := f.backupTree(env, info); err != nil {
 			return res, err
 		}
-		if err := env.Root.RemoveAll(f.Path); err != nil {
-			return res, err
-		}
-		info = nil
+		// Remove the directory only once the new content is safely written (a source that
+		// does not verify leaves it as it was); rename cannot replace a directory.
+		beforeRename = func() error { return env.Root.RemoveAll(f.Path) }
 	} else if info != nil && info.IsRegular() && f.Backup {
 		if err := saveBackup(env, f.Path, info, "replaced by "+f.address); err != nil {
 			return res, err
@@ -134,7 +134,7 @@ func (f *File) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, e
 	}
 	defer src.Close()
 	mode, uid, gid := own.forNew(info, 0o644)
-	return res, writeAtomic(env.Root, f.Path, src, mode, uid, gid)
+	return res, writeAtomicThen(env.Root, f.Path, src, mode, uid, gid, beforeRename)
 }
 
 func (f *File) remove(env *Env, info *fsroot.Info, res *Result, apply bool) error {
@@ -157,7 +157,7 @@ func (f *File) remove(env *Env, info *fsroot.Info, res *Result, apply bool) erro
 }
 
 // sameContent compares the file with the desired content. It returns the current content
-// when it is small enough to diff.
+// when it differs and is small enough to diff.
 func (f *File) sameContent(env *Env, info *fsroot.Info) (bool, []byte, error) {
 	if info.Size != f.desiredSize() && info.Size > textdiff.MaxDiffBytes {
 		return false, nil, nil
@@ -174,15 +174,25 @@ func (f *File) sameContent(env *Env, info *fsroot.Info) (bool, []byte, error) {
 		return false, current, err
 	}
 	sum, err := hashFile(env, f.Path)
-	if err != nil {
-		return false, nil, err
+	if err != nil || sum == f.Source.SHA256 {
+		return err == nil, nil, err
 	}
-	return sum == f.Source.SHA256, nil, nil
+	if info.Size > textdiff.MaxDiffBytes {
+		return false, nil, nil
+	}
+	current, err := env.Root.ReadFile(f.Path)
+	return false, current, err
+}
+
+// secretContent reports whether the content must not be shown: content is sensitive, or
+// source is (a secret file is copied by source as often as a secret text is given inline).
+func (f *File) secretContent() bool {
+	return f.isSensitive("content") || f.isSensitive("source")
 }
 
 // describe summarises the current or desired content for a change line.
 func (f *File) describe(env *Env, info *fsroot.Info, current []byte, desired bool) string {
-	if f.isSensitive("content") {
+	if f.secretContent() {
 		return Redacted
 	}
 	if desired {
@@ -202,9 +212,14 @@ func (f *File) describe(env *Env, info *fsroot.Info, current []byte, desired boo
 }
 
 // diff renders the content change, unless the content is secret or too large to show.
-func (f *File) diff(env *Env, current []byte) string {
-	if f.isSensitive("content") {
+// info is the existing file, if any, and current its content (nil if it was too large to
+// read).
+func (f *File) diff(env *Env, info *fsroot.Info, current []byte) string {
+	if f.secretContent() {
 		return ""
+	}
+	if info != nil && current == nil {
+		return fmt.Sprintf("content differs: %d bytes -> %d bytes (sha256 %s)\n", info.Size, f.desiredSize(), f.desiredHash())
 	}
 	var desired []byte
 	switch {
@@ -223,6 +238,14 @@ func (f *File) diff(env *Env, current []byte) string {
 		return fmt.Sprintf("content differs: %d bytes -> %d bytes (sha256 %s)\n", len(current), f.Source.Size, f.Source.SHA256[:12])
 	}
 	return textdiff.Unified(f.Path, current, desired)
+}
+
+// desiredHash returns the first 12 hex digits of the desired content's SHA-256.
+func (f *File) desiredHash() string {
+	if f.Content != nil {
+		return textdiff.ShortHash([]byte(*f.Content))
+	}
+	return f.Source.SHA256[:min(12, len(f.Source.SHA256))]
 }
 
 // open returns the desired content.

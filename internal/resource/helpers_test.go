@@ -85,7 +85,14 @@ func writeHost(t *testing.T, hp, content string, mode fs.FileMode) {
 	if err := os.WriteFile(hp, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(hp, mode); err != nil { // exact, whatever the umask
+	chmodHost(t, hp, mode)
+}
+
+// chmodHost sets exactly the st_mode permission bits perm (0o4755 is setuid), whatever the
+// umask. Test modes are written as chmod(1) takes them, not as os.FileMode flags.
+func chmodHost(t *testing.T, hp string, perm fs.FileMode) {
+	t.Helper()
+	if err := syscall.Chmod(hp, uint32(perm)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,9 +103,7 @@ func (fx *fixture) mkdir(p string, mode fs.FileMode) {
 	if err := os.MkdirAll(fx.host(p), 0o755); err != nil {
 		fx.t.Fatal(err)
 	}
-	if err := os.Chmod(fx.host(p), mode); err != nil {
-		fx.t.Fatal(err)
-	}
+	chmodHost(fx.t, fx.host(p), mode)
 }
 
 // symlink creates the link p inside the root pointing to target, stored as given.

@@ -40,8 +40,11 @@ var lineDef = definition{
 		if v["ensure"] == "absent" && hasMatch {
 			return nil
 		}
-		return requireWhenPresent("line", "give the line to add (or, with ensure = \"absent\", a line or a match).")(
-			schema.Values{"ensure": "present", "line": v["line"]})
+		present := schema.Values{"ensure": "present"}
+		if line, ok := v["line"]; ok { // an unset line must stay unset, not become nil
+			present["line"] = line
+		}
+		return requireWhenPresent("line", "give the line to add (or, with ensure = \"absent\", a line or a match).")(present)
 	},
 }
 

@@ -223,6 +223,12 @@ func decode(s *schema.Type, r *catalog.Resource, v reflect.Value) error {
 		}
 		if ref, isRef := f.Interface().(SourceRef); isRef {
 			values[a.Name] = ref.Path
+			if err := a.Validate(ref.Path); err != nil {
+				return err
+			}
+			if err := ref.check(); err != nil {
+				return &schema.AttrError{Attr: a.Name, Summary: "Invalid source", Detail: err.Error()}
+			}
 			continue
 		}
 		values[a.Name] = f.Interface()

@@ -8,7 +8,19 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 )
+
+// check validates the size and hash that pin the content (the path is a schema format).
+func (ref *SourceRef) check() error {
+	if ref.Size < 0 {
+		return fmt.Errorf("size %d is negative", ref.Size)
+	}
+	if _, err := hex.DecodeString(ref.SHA256); err != nil || len(ref.SHA256) != 2*sha256.Size || strings.ToLower(ref.SHA256) != ref.SHA256 {
+		return fmt.Errorf("sha256 %q is not 64 lower-case hex digits", ref.SHA256)
+	}
+	return nil
+}
 
 // DirSources reads sources from a config repository directory on disk. Paths in a SourceRef
 // are relative to it ("files/squid/big.bin") and are opened through os.Root, so a path that
