@@ -116,6 +116,15 @@ def main(d):
                     cells.append(f"wall {ceil_sig(sat[0] / ps[0])} · RSS {ceil_sig(sat[3] / ps[3])}")
             print("| " + " | ".join(cells) + " |")
 
+        cpu = []
+        for t in tools:
+            vals = []
+            for sc, _ in SCENARIOS:
+                rs = runs.get(f"{t}-{n}-{sc}")
+                vals.append(f"{statistics.median(float(r['user_s']) + float(r['sys_s']) for r in rs):.2f}" if rs else "–")
+            cpu.append(f"{NAMES.get(t, t)} {' / '.join(vals)}")
+        print(f"\nMedian CPU s (user+sys; first / no-op / drift), less sensitive to other jobs than wall: {'; '.join(cpu)}")
+
         sat, flo = f"satchel-{n}-noop", f"floor-{n}-noop"
         if sat in runs and flo in runs:
             if sat in hires and flo in hires:

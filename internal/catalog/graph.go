@@ -175,7 +175,7 @@ func (g *Graph) cycles() [][]string {
 					break
 				}
 			}
-			if len(scc) > 1 {
+			if len(scc) > 1 || slices.Contains(g.deps[v], v) { // a resource requiring itself is a loop too
 				slices.Sort(scc)
 				sccs = append(sccs, scc)
 			}

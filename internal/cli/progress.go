@@ -14,13 +14,13 @@ import (
 // progress shows "resource N of M" on a terminal once a run has taken longer than a second,
 // and nothing when the output is not a terminal (logs stay clean).
 type progress struct {
-	w       io.Writer
-	delay   time.Duration
-	done_   chan struct{}
-	wg      sync.WaitGroup
-	cur     atomic.Int64
-	total   atomic.Int64
-	addr    atomic.Pointer[string]
+	w     io.Writer
+	delay time.Duration
+	done_ chan struct{}
+	wg    sync.WaitGroup
+	cur   atomic.Int64
+	total atomic.Int64
+	addr  atomic.Pointer[string]
 }
 
 // progressDelay is how long a run goes before progress is shown.

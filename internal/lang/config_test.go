@@ -67,7 +67,7 @@ func TestSourcesHoldsWhatWasRead(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"main.hcl":        "node \"*\" {\n  file \"x\" {\n    path = \"/x\"\n    content = template(\"t.tmpl\", {})\n  }\n}\n",
+		"main.hcl":         "node \"*\" {\n  file \"x\" {\n    path = \"/x\"\n    content = template(\"t.tmpl\", {})\n  }\n}\n",
 		"templates/t.tmpl": "hello\n",
 	})
 	cfg, diags := lang.Load(dir, types())

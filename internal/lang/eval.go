@@ -26,11 +26,13 @@ type evaluator struct {
 	facts cty.Value // cty.DynamicVal when unknown
 	known bool      // facts are known, so a complete catalog can be made
 
-	diags    hcl.Diagnostics
-	ctx      *hcl.EvalContext // fact, var, node, local and the functions
-	fns      map[string]function.Function
-	included map[string]inclusion // roles included so far, with where
+	diags     hcl.Diagnostics
+	ctx       *hcl.EvalContext // fact, var, node, local and the functions
+	fns       map[string]function.Function
+	rendering []string             // the templates being rendered, innermost last
+	included  map[string]inclusion // roles included so far, with where
 
+	unknown   []hcl.Range // values that are unknown although the facts are known (see build)
 	instances []*instance
 	byBase    map[string][]*instance // TYPE.NAME -> its instances
 	blockOf   map[string]inclusion   // TYPE.NAME -> where its block is, for duplicate errors
@@ -280,7 +282,11 @@ func (e *evaluator) nodeVariables(matched []*nodeBlock, defaults, inv map[string
 		}
 		v, d := n.vars.Value(ctx)
 		e.diags = append(e.diags, d...)
-		if d.HasErrors() || !v.IsKnown() {
+		if d.HasErrors() {
+			continue
+		}
+		if !v.IsKnown() {
+			e.unknown = append(e.unknown, n.vars.Range())
 			continue
 		}
 		v, marks := v.Unmark() // vars = sensitive({…}): every value is sensitive
@@ -398,6 +404,7 @@ func (e *evaluator) condition(expr hcl.Expression, ctx *hcl.EvalContext, name st
 	}
 	v, _ = v.Unmark()
 	if !v.IsKnown() {
+		e.unknown = append(e.unknown, expr.Range())
 		return unsure
 	}
 	if v.IsNull() || v.Type() != cty.Bool {
@@ -508,6 +515,7 @@ func (e *evaluator) expandForEach(b *resourceBlock, ctx *hcl.EvalContext, owner 
 	}
 	v, marks := v.Unmark()
 	if !v.IsKnown() {
+		e.unknown = append(e.unknown, b.forEach.Range())
 		placeholder()
 		return
 	}
@@ -542,6 +550,7 @@ func (e *evaluator) expandForEach(b *resourceBlock, ctx *hcl.EvalContext, owner 
 			_, val := it.Element()
 			val, vmarks := val.Unmark()
 			if !val.IsKnown() { // check without facts: the keys are not known
+				e.unknown = append(e.unknown, b.forEach.Range())
 				placeholder()
 				return
 			}
@@ -603,6 +612,9 @@ func (e *evaluator) addInstance(b *resourceBlock, ctx *hcl.EvalContext, key *str
 			continue
 		}
 		if !conv.IsWhollyKnown() {
+			if !placeholder { // each.key of a placeholder is unknown: that is reported once, at for_each
+				e.unknown = append(e.unknown, a.Expr.Range())
+			}
 			values[a.Name] = schema.Unknown
 			continue
 		}
@@ -752,6 +764,15 @@ func (e *evaluator) build() *catalog.Catalog {
 	} else if err != nil {
 		e.diags = append(e.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid catalog", Detail: err.Error()})
 		return nil
+	}
+	if e.known && !e.diags.HasErrors() {
+		// With known facts every value is known, unless something went wrong that was
+		// reported (then these are consequences, not news) or a function returned an
+		// unknown value for a null argument. A catalog must not silently lack a value.
+		for _, r := range e.unknown {
+			e.diags = append(e.diags, errorAt(r, "Value not known",
+				"This value cannot be known even with the node's facts, so the catalog would be incomplete; a function given null can cause this."))
+		}
 	}
 	if e.diags.HasErrors() {
 		return nil

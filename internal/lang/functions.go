@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -69,7 +71,7 @@ var sha256Func = function.New(&function.Spec{
 
 var sensitiveFunc = function.New(&function.Spec{
 	Description: "Marks a value as sensitive: it never appears in plans, diffs, logs or reports.",
-	Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true, AllowUnknown: true}},
+	Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowMarked: true, AllowNull: true, AllowUnknown: true, AllowDynamicType: true}},
 	Type: func(args []cty.Value) (cty.Type, error) {
 		return args[0].Type(), nil
 	},
@@ -127,6 +129,12 @@ func (e *evaluator) templateFunc() function.Function {
 			if !inner.IsNull() && !inner.Type().IsObjectType() && !inner.Type().IsMapType() {
 				return cty.NilVal, function.NewArgErrorf(1, "the template variables must be an object, such as { school = var.school_name }")
 			}
+			if i := slices.Index(e.rendering, p); i >= 0 { // it would recurse until the stack overflows
+				return cty.NilVal, function.NewArgErrorf(0, "template %s includes itself: %s", p,
+					strings.Join(append(slices.Clone(e.rendering[i:]), p), " -> "))
+			}
+			e.rendering = append(e.rendering, p)
+			defer func() { e.rendering = e.rendering[:len(e.rendering)-1] }()
 			ctx := e.globalContext().NewChild()
 			ctx.Variables = map[string]cty.Value{}
 			if !inner.IsNull() {

@@ -42,6 +42,7 @@ func FuzzLoad(f *testing.F) {
 		"roles/base.hcl":      "role \"base\" {\n  param \"p\" {\n    default = 1\n  }\n}\n",
 		"facts/ignored.json":  "{}",
 		"templates/deep/u.tm": "${upper(\"x\")}",
+		"templates/self.tmpl": "${template(\"self.tmpl\", {})}",
 	}
 	facts := map[string]any{"os": map[string]any{"family": "debian", "id": "debian"}, "hostname": "srv",
 		"disks": map[string]any{"sda": map[string]any{"model": "x"}}, "tags": []any{"a", "b"}}

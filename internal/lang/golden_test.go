@@ -96,7 +96,7 @@ func runGolden(t *testing.T, name string) {
 		case !made:
 			t.Errorf("expected -- %s --, got none", sec)
 		case !bytes.Equal(want, have):
-			t.Errorf("-- %s -- differs (run with -update to accept):\n%s", sec, textdiff.Unified(sec, want, have))
+			t.Errorf("-- %s -- differs, golden (-) vs got (+); run with -update to accept:\n%s", sec, textdiff.Unified(sec, want, have))
 		}
 	}
 }
