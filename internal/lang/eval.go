@@ -780,6 +780,39 @@ func (e *evaluator) build() *catalog.Catalog {
 	return cat
 }
 
+// checkRemovals rejects a resource that removes a path (ensure = "absent") which another
+// resource creates, or under which another creates something: the two would undo each other
+// on every run.
+func (e *evaluator) checkRemovals(owners map[string]*instance, pathOf func(*instance, string) (string, bool)) {
+	for _, gone := range e.instances {
+		t := gone.block.typ
+		if t.PathAttr == "" || !t.OwnsPath || gone.known["ensure"] != "absent" || gone.uncertain {
+			continue
+		}
+		p, ok := pathOf(gone, t.PathAttr)
+		if !ok {
+			continue
+		}
+		for _, inst := range e.instances {
+			it := inst.block.typ
+			q, ok := pathOf(inst, it.PathAttr)
+			if !ok || inst == gone || inst.uncertain || inst.known["ensure"] == "absent" {
+				continue
+			}
+			if q == p || strings.HasPrefix(q, p+"/") {
+				what := "creates " + q
+				if q != p {
+					what = "manages " + q + " inside it"
+				}
+				e.diags = append(e.diags, errorAt(gone.block.declRange, "Removing a managed path",
+					fmt.Sprintf("%s removes %s, but %s (%s) %s; the two would undo each other on every run.",
+						gone.address, p, inst.address, Position(inst.block.declRange), what)))
+				break
+			}
+		}
+	}
+}
+
 // resolveReferences turns require/before/notify/subscribe into edges.
 func (e *evaluator) resolveReferences(inst *instance) {
 	for _, ref := range inst.block.refs {
@@ -862,6 +895,7 @@ func (e *evaluator) addPathEdges() {
 		}
 		owners[p] = inst
 	}
+	e.checkRemovals(owners, pathOf)
 	ancestor := func(p string) *instance {
 		for d := path.Dir(p); ; d = path.Dir(d) {
 			if o, ok := owners[d]; ok {
