@@ -6,7 +6,7 @@
 #   appends one row to $RESULTS/runs.csv with the shared columns
 #     tag,tool,run,rc,changes,errors,wall_s,user_s,sys_s,maxrss_kb
 #   (wall from GNU time's "Elapsed (wall clock)", 10 ms resolution), one row to
-#   $RESULTS/hires.csv (tag,tool,run,wall_s from the monotonic-ish date +%s%N around the
+#   $RESULTS/hires.csv (tag,tool,run,wall_s from date +%s%N, the realtime clock, around the
 #   same command, for the sub-10 ms floor), and keeps the output in $RESULTS/logs/TAG-RUN.log.
 # Exits non-zero only when the run reported an error.
 #

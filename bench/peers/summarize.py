@@ -105,7 +105,8 @@ def main(d):
                 if s is None:
                     cells += ["–", "–"]
                     continue
-                cells += [f"{s[0]:.2f} ({s[1]:.2f}–{s[2]:.2f})", mib(s[3], up=(t == "satchel"))]
+                wall = f"{s[0]:.2f} ({s[1]:.2f}–{s[2]:.2f})" if s[4] > 1 else f"{s[0]:.2f} (1 run)"
+                cells += [wall, mib(s[3], up=(t == "satchel"))]
             sat = stats(f"satchel-{n}-{sc}")
             if sat:
                 for p in peers:

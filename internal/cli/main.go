@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -24,6 +25,8 @@ type streams struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	stopProfile func() // set by --cpu-profile
 }
 
 // exitError carries an exit code out of a command.
@@ -57,6 +60,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.Execute()
+	if s.stopProfile != nil {
+		s.stopProfile()
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -115,6 +121,27 @@ Exit codes: 0 success; 1 failure; with --detailed-exitcode 2 changes, 4 failures
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	var cpuProfile string
+	root.PersistentFlags().StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run to this `file`")
+	_ = root.PersistentFlags().MarkHidden("cpu-profile")
+	var profile *os.File
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fail("--cpu-profile: %v", err)
+		}
+		profile = f
+		return pprof.StartCPUProfile(f)
+	}
+	s.stopProfile = func() {
+		if profile != nil {
+			pprof.StopCPUProfile()
+			_ = profile.Close()
+		}
+	}
 	root.AddCommand(newApply(s, false), newApply(s, true), newCheck(s), newCatalog(s), newFacts(s),
 		newTypes(s), newBackup(s))
 	return root

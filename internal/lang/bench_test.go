@@ -45,6 +45,31 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 }
 
+// BenchmarkLoad measures parsing the same configuration (lang.Load): with inline content,
+// the larger part of a no-op `satchel apply`.
+//
+//	go test -run '^$' -bench Load -benchmem ./internal/lang
+func BenchmarkLoad(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			src := benchConfig(n)
+			if err := os.WriteFile(filepath.Join(dir, "site.hcl"), []byte(src), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			types := resource.Schemas()
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, diags := lang.Load(dir, types); diags.HasErrors() {
+					b.Fatal(diags.Error())
+				}
+			}
+		})
+	}
+}
+
 // benchConfig is one node block with a directory per ten files and n file blocks.
 func benchConfig(n int) string {
 	var sb strings.Builder
