@@ -122,6 +122,21 @@ func (g *Graph) Dependents(addr string) []string {
 	return out
 }
 
+// RequiredBy returns the addresses of the resources that must come after the one at addr:
+// those that require it and those it notifies, sorted.
+func (g *Graph) RequiredBy(addr string) []string {
+	i, ok := g.index[addr]
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(g.rdep[i]))
+	for k, d := range g.rdep[i] {
+		out[k] = g.cat.Resources[d].Address
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Requires returns the addresses the resource at addr must come after: what it requires and
 // what notifies it, sorted.
 func (g *Graph) Requires(addr string) []string {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/satchelcm/satchel/internal/backup"
+	"github.com/satchelcm/satchel/internal/catcache"
 	"github.com/satchelcm/satchel/internal/engine"
 	"github.com/satchelcm/satchel/internal/fsroot"
 	"github.com/satchelcm/satchel/internal/report"
@@ -30,6 +31,8 @@ type applyFlags struct {
 	detailedExitcode bool
 	lockTimeout      time.Duration
 	showDiff         bool
+	noCache          bool
+	parallel         int
 }
 
 func newApply(s *streams, plan bool) *cobra.Command {
@@ -73,27 +76,34 @@ Same flags and exit codes as apply --noop.`
 	fl.StringVar(&f.reportFile, "report", "", "write the run report as JSON to this `file`")
 	fl.BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 0 unchanged, 2 changed, 4 failed, 6 changed and failed")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for another run to finish before giving up")
+	fl.IntVar(&f.parallel, "parallel", 4, "converge up to this many independent resources at once (commands still run one at a time)")
+	fl.BoolVar(&f.noCache, "no-cache", false, "compile the configuration even if a catalog compiled from the same files and facts is cached")
 	return cmd
 }
 
 func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 	noop := f.noop || plan
-	_, cat, err := f.prepare(s, dir)
-	if err != nil {
-		return err
-	}
 	rootDir := "/"
+	var err error
 	if f.root != "" {
 		if rootDir, err = filepath.Abs(f.root); err != nil {
 			return fail("--root %s: %v", f.root, err)
-		}
-		if err := os.MkdirAll(rootDir, 0o755); err != nil {
-			return fail("create --root directory: %v", err)
 		}
 	}
 	stateDir := f.stateDir
 	if stateDir == "" {
 		stateDir = filepath.Join(rootDir, DefaultStateDir)
+	}
+	var cache *catcache.Cache
+	if !f.noCache {
+		cache = catcache.Open(filepath.Join(stateDir, "catalogs"))
+	}
+	cat, err := f.prepare(s, dir, cache)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(rootDir, 0o755); err != nil {
+		return fail("create --root directory: %v", err)
 	}
 	lock, err := engine.AcquireLock(filepath.Join(stateDir, "run.lock"), f.lockTimeout)
 	if err != nil {
@@ -121,7 +131,7 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	progress := newProgress(s.stderr)
-	rep := engine.Run(ctx, cat, engine.Options{Noop: noop, Env: env, Progress: progress.update})
+	rep := engine.Run(ctx, cat, engine.Options{Noop: noop, Env: env, Progress: progress.update, Parallel: f.parallel})
 	progress.done()
 
 	printReport(s.stdout, rep, plan || f.showDiff)

@@ -20,7 +20,7 @@ addresses). This is the one format the engine, the tests and the fleet preview c
 Values of sensitive attributes are replaced by "(sensitive)" unless --show-sensitive.`,
 		Args: wantArgs(1, "CONFIG_DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cat, err := nf.prepare(s, args[0])
+			cat, err := nf.prepare(s, args[0], nil)
 			if err != nil {
 				return err
 			}

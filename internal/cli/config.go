@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/satchelcm/satchel/internal/catalog"
+	"github.com/satchelcm/satchel/internal/catcache"
 	"github.com/satchelcm/satchel/internal/facts"
 	"github.com/satchelcm/satchel/internal/lang"
 	"github.com/satchelcm/satchel/internal/resource"
@@ -108,20 +110,38 @@ func compile(s *streams, cfg *lang.Config, node string, fs map[string]any) (*cat
 	return cat, nil
 }
 
-// prepare loads the repository and compiles it for the selected node.
-func (f *nodeFlags) prepare(s *streams, dir string) (*lang.Config, *catalog.Catalog, error) {
-	cfg, err := loadConfig(s, dir)
-	if err != nil {
-		return nil, nil, err
-	}
+// prepare compiles the repository for the selected node. With a cache, a catalog compiled
+// from the same files, node and facts is reused instead (see package catcache).
+func (f *nodeFlags) prepare(s *streams, dir string, cache *catcache.Cache) (*catalog.Catalog, error) {
 	fs, err := f.loadFacts(s)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	node, err := f.nodeName(fs)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	var in *catcache.Inputs
+	var newest time.Time
+	if cache != nil {
+		if in, newest, err = catcache.NewInputs(dir, node, fs); err == nil {
+			if cat := cache.Lookup(in); cat != nil {
+				return cat, nil
+			}
+		}
+	}
+	cfg, err := loadConfig(s, dir)
+	if err != nil {
+		return nil, err
 	}
 	cat, err := compile(s, cfg, node, fs)
-	return cfg, cat, err
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		if err := cache.Store(in, newest, cfg.FactReferences(), cat); err != nil {
+			fmt.Fprintf(s.stderr, "satchel: warning: %v\n", err)
+		}
+	}
+	return cat, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/satchelcm/satchel/internal/catalog"
@@ -21,6 +22,10 @@ type Options struct {
 	New func(*catalog.Resource) (resource.Resource, error)
 	// Progress, if set, is called before each resource is visited.
 	Progress func(done, total int, address string)
+	// Parallel is how many resources may be converged at once (at least 1). Resources run
+	// only once everything they depend on is done; Serial ones (commands, package managers)
+	// also run one at a time. The report is in the same order whatever this is.
+	Parallel int
 }
 
 // Run converges the machine to cat (or, with Noop, reports what that would change) and
@@ -61,15 +66,10 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 	env := *opts.Env
 	env.Managed = resource.NewPathSet(managed)
 	secrets := newRedactor(cat)
+	var serialMu sync.Mutex
 
-	status := make(map[string]report.Status, len(order))
-	notified := make(map[string]bool)
-	for i, r := range order {
-		if opts.Progress != nil {
-			opts.Progress(i, len(order), r.Address)
-		}
+	results := schedule(ctx, order, graph, opts.Parallel, func(r *catalog.Resource, notified bool, status map[string]report.Status) *report.Resource {
 		out := &report.Resource{Address: r.Address, Type: r.Type, Origin: r.Origin}
-		start := time.Now()
 		switch cause := blocked(graph, r.Address, status); {
 		case ctx.Err() != nil:
 			out.Status, out.Error = report.Skipped, "not run: the run was interrupted"
@@ -77,21 +77,21 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 			out.Status, out.Error = report.Skipped, cause
 		case decodeErr[r.Address] != nil:
 			out.Status, out.Error = report.Failed, decodeErr[r.Address].Error()
-		default:
-			visit(ctx, &env, instances[r.Address], notified[r.Address], !opts.Noop, out)
 		}
+		return out
+	}, func(r *catalog.Resource, notified bool, out *report.Resource) {
+		start := time.Now()
+		inst := instances[r.Address]
+		if _, serial := inst.(resource.Serial); serial {
+			serialMu.Lock()
+			defer serialMu.Unlock()
+		}
+		visit(ctx, &env, inst, notified, !opts.Noop, out)
 		out.DurationMS = report.Millis(time.Since(start))
-		status[r.Address] = out.Status
-		if out.Status == report.Changed {
-			for _, n := range r.Notify {
-				notified[n] = true
-			}
-		}
+	}, opts.Progress)
+	for _, out := range results {
 		secrets.redact(out)
 		rep.Add(out)
-	}
-	if opts.Progress != nil {
-		opts.Progress(len(order), len(order), "")
 	}
 	return rep
 }

@@ -25,6 +25,7 @@ type Config struct {
 
 	files     *sourceFiles
 	templates map[string]parsedTemplate // guarded by files.mu
+	bodies    []hcl.Body                // the parsed files, for FactReferences
 }
 
 // variable is a `variable "NAME" {}` block.

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
-	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -64,22 +66,51 @@ func Load(dir string, types map[string]*schema.Type) (*Config, hcl.Diagnostics) 
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "No configuration files",
 			Detail: fmt.Sprintf("%s contains no .hcl files.", dir)}}
 	}
-	parser := hclparse.NewParser()
 	var diags hcl.Diagnostics
 	var bodies []hcl.Body
-	for _, name := range names {
-		f, d := parser.ParseHCLFile(name)
-		diags = append(diags, d...)
-		if f != nil {
-			c.files.snippets[name] = f.Bytes
-			bodies = append(bodies, f.Body)
+	for _, p := range parseFiles(names) {
+		diags = append(diags, p.diags...)
+		if p.file != nil {
+			c.files.snippets[p.name] = p.file.Bytes
+			bodies = append(bodies, p.file.Body)
 		}
 	}
+	c.bodies = bodies
 	for _, body := range bodies {
 		diags = append(diags, c.decodeRoot(body)...)
 	}
 	diags = append(diags, c.checkRoleUses()...)
 	return c, diags
+}
+
+type parsedFile struct {
+	name  string
+	file  *hcl.File
+	diags hcl.Diagnostics
+}
+
+// parseFiles reads and parses the files concurrently (parsing is most of the cost of a large
+// configuration) and returns them in the order given.
+func parseFiles(names []string) []parsedFile {
+	out := make([]parsedFile, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i].name = name
+			src, err := os.ReadFile(name)
+			if err != nil {
+				out[i].diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration file", Detail: err.Error()}}
+				return
+			}
+			out[i].file, out[i].diags = hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // hclFiles lists the configuration files under dir, sorted, as dir-joined paths.

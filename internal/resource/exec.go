@@ -308,7 +308,11 @@ func (t *tailBuffer) String() string {
 	return strings.TrimRight(string(b), "\n")
 }
 
+// Serial implements resource.Serial: commands run one at a time.
+func (e *Exec) Serial() {}
+
 var (
+	_ Serial      = (*Exec)(nil)
 	_ Resource    = (*Exec)(nil)
 	_ Refresher   = (*Exec)(nil)
 	_ PathManager = (*Exec)(nil)

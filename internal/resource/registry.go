@@ -1,8 +1,6 @@
 package resource
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -121,13 +119,16 @@ func (d definition) build() (*Type, error) {
 		}
 		s.Attributes = append(s.Attributes, a)
 	}
-	proto := d.proto
+	dec, err := newDecoder(s, st)
+	if err != nil {
+		return nil, fmt.Errorf("resource type %s: %w", d.name, err)
+	}
 	return &Type{Schema: s, new: func(r *catalog.Resource) (Resource, error) {
-		v := reflect.New(reflect.TypeOf(proto).Elem())
-		if err := decode(s, r, v.Elem()); err != nil {
+		v, err := dec.decode(r)
+		if err != nil {
 			return nil, err
 		}
-		res := v.Interface().(Resource)
+		res := v.Addr().Interface().(Resource)
 		if b, ok := res.(interface{ bind(*catalog.Resource) error }); ok {
 			if err := b.bind(r); err != nil {
 				return nil, err
@@ -173,73 +174,4 @@ func parseDefault(vt schema.ValueType, s string) (any, error) {
 		return strings.Split(s, ","), nil
 	}
 	return nil, fmt.Errorf("no default possible for %s", vt)
-}
-
-// decode fills the struct v from the catalog resource: defaults first, then the catalog's
-// values. Unknown attributes and missing required ones are errors, so a catalog from a newer
-// Satchel is refused rather than half applied.
-func decode(s *schema.Type, r *catalog.Resource, v reflect.Value) error {
-	fields := map[string]reflect.Value{}
-	st := v.Type()
-	for i := range st.NumField() {
-		if name, ok := st.Field(i).Tag.Lookup("attr"); ok {
-			fields[name] = v.Field(i)
-		}
-	}
-	for _, a := range s.Attributes {
-		if a.Default == nil {
-			continue
-		}
-		raw, _ := json.Marshal(a.Default)
-		if err := json.Unmarshal(raw, fields[a.Name].Addr().Interface()); err != nil {
-			return fmt.Errorf("default of %s: %w", a.Name, err)
-		}
-	}
-	for name, raw := range r.Attributes {
-		f, ok := fields[name]
-		if !ok {
-			return fmt.Errorf("type %s has no attribute %q", r.Type, name)
-		}
-		if bytes.Equal(raw, []byte("null")) {
-			continue
-		}
-		if err := json.Unmarshal(raw, f.Addr().Interface()); err != nil {
-			return fmt.Errorf("attribute %s: %w", name, err)
-		}
-	}
-	values := schema.Values{}
-	for _, a := range s.Attributes {
-		raw, set := r.Attributes[a.Name]
-		set = set && !bytes.Equal(raw, []byte("null"))
-		if a.Required && !set {
-			return fmt.Errorf("required attribute %s is missing", a.Name)
-		}
-		if !set && a.Default == nil {
-			continue
-		}
-		f := fields[a.Name]
-		if f.Kind() == reflect.Pointer {
-			f = f.Elem()
-		}
-		if ref, isRef := f.Interface().(SourceRef); isRef {
-			values[a.Name] = ref.Path
-			if err := a.Validate(ref.Path); err != nil {
-				return err
-			}
-			if err := ref.check(); err != nil {
-				return &schema.AttrError{Attr: a.Name, Summary: "Invalid source", Detail: err.Error()}
-			}
-			continue
-		}
-		values[a.Name] = f.Interface()
-		if err := a.Validate(f.Interface()); err != nil {
-			return err
-		}
-	}
-	if s.Check != nil {
-		if errs := s.Check(values); len(errs) > 0 {
-			return errs[0]
-		}
-	}
-	return nil
 }

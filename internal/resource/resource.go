@@ -27,6 +27,14 @@ type Refresher interface {
 	Refresh(ctx context.Context, env *Env, apply bool) (*Result, error)
 }
 
+// Serial is implemented by resources that must not run at the same time as another Serial
+// resource, even when neither depends on the other: commands (which may share state the
+// catalog does not describe) and package managers (one dpkg at a time). File resources run
+// in parallel with everything.
+type Serial interface {
+	Serial()
+}
+
 // PathManager is implemented by resources that manage paths in the file system other than
 // through a path attribute (an exec's creates). A purging directory keeps these paths.
 type PathManager interface {
