@@ -18,11 +18,12 @@ import (
 
 // Cache is a directory of entries, one per repository and node.
 type Cache struct {
-	dir string
+	dir   string
+	quiet time.Duration // how long the repository must have been left alone to be cached
 }
 
 // Open returns the cache kept in dir (created when first written).
-func Open(dir string) *Cache { return &Cache{dir: dir} }
+func Open(dir string) *Cache { return &Cache{dir: dir, quiet: quiet} }
 
 // Inputs identify what a catalog was compiled from.
 type Inputs struct {
@@ -91,7 +92,7 @@ func (c *Cache) Lookup(in *Inputs) *catalog.Catalog {
 // Store records cat as compiled from these inputs, with the facts at factPaths. It does
 // nothing when the repository changed (newest) less than two seconds ago.
 func (c *Cache) Store(in *Inputs, newest time.Time, factPaths [][]string, cat *catalog.Catalog) error {
-	if time.Since(newest) < quiet {
+	if time.Since(newest) < c.quiet {
 		return nil
 	}
 	fh, err := factsHash(factPaths, in.Facts)
