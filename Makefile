@@ -29,7 +29,8 @@ lint:
 tidy-check:
 	@cp go.mod /tmp/satchel-go.mod.bak; cp go.sum /tmp/satchel-go.sum.bak
 	@$(GO) mod tidy
-	@if ! git diff --quiet -- go.mod go.sum; then echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; git diff -- go.mod go.sum; \
+	@if ! cmp -s go.mod /tmp/satchel-go.mod.bak || ! cmp -s go.sum /tmp/satchel-go.sum.bak; then \
+		echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; diff -u /tmp/satchel-go.mod.bak go.mod; \
 		cp /tmp/satchel-go.mod.bak go.mod; cp /tmp/satchel-go.sum.bak go.sum; exit 1; fi
 
 test:

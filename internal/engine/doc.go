@@ -5,6 +5,12 @@
 // address. For each resource it calls the type's one CheckApply contract (package resource),
 // with apply off under --noop, so a plan and a real run share every line of checking code.
 //
+// Independent resources are converged concurrently (Options.Parallel workers): a resource
+// is handed to a worker only once everything it depends on has finished, and resources that
+// are resource.Serial (commands, package managers) still run one at a time. The report lists
+// resources in the deterministic order whatever the timing, so parallel and sequential runs
+// give identical reports.
+//
 // Failures stay local: a resource that fails marks everything that depends on it, directly or
 // not, as skipped with the cause, and the run goes on with the rest. A resource that changed
 // (or, under --noop, would change) notifies its subscribers; each notified resource is
