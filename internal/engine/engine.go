@@ -65,6 +65,9 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 	}
 	env := *opts.Env
 	env.Managed = resource.NewPathSet(managed)
+	if env.Accounts == nil {
+		env.Accounts = resource.NewAccounts(env.Root)
+	}
 	secrets := newRedactor(cat)
 	var serialMu sync.Mutex
 

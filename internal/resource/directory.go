@@ -35,10 +35,7 @@ var directoryDef = definition{
 // CheckApply implements Resource.
 func (d *Directory) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, error) {
 	res := &Result{}
-	info, err := env.Root.Lstat(d.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		info, err = nil, nil
-	}
+	info, err := current(env, d.Path)
 	if err != nil {
 		return res, err
 	}

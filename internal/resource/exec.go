@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"path"
 	"sort"
 	"strings"
@@ -185,9 +186,15 @@ func (e *Exec) run(ctx context.Context, env *Env, argv []string, what string) er
 	case !info.IsDir():
 		return fmt.Errorf("working directory %s is not a directory", env.Root.HostPath(e.Cwd))
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	environ := e.environ(env)
+	prog, err := lookPath(argv[0], environ)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", what, err)
+	}
+	cmd := exec.CommandContext(ctx, prog, argv[1:]...)
+	cmd.Args[0] = argv[0]
 	cmd.Dir = env.Root.HostPath(dir)
-	cmd.Env = e.environ(env)
+	cmd.Env = environ
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
@@ -253,6 +260,30 @@ func resolveInRoot(env *Env, p string) (string, error) {
 		rest = append(strings.Split(target, "/"), rest...)
 	}
 	return resolved, nil
+}
+
+// lookPath finds a program named without a slash in the command's own PATH (not satchel's),
+// so that environment = { PATH = "…" } means what it says.
+func lookPath(name string, environ []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	pathVar := ""
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathVar) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // a relative PATH entry would depend on the working directory
+		}
+		p := filepath.Join(dir, name)
+		if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%q not found in PATH %s", name, pathVar)
 }
 
 // environ builds the command's environment: a clean one, not satchel's own.

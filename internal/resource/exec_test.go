@@ -556,3 +556,26 @@ func TestExecManagedPaths(t *testing.T) {
 		t.Errorf("ManagedPaths without creates = %q, want none", got)
 	}
 }
+
+// A program named without a slash is found in the command's own PATH, not satchel's.
+func TestExecArgvUsesTheCommandsPath(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	bin := filepath.Join(fx.outside, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(fx.outside, "ran")
+	if err := os.WriteFile(filepath.Join(bin, "satchel-test-tool"), []byte("#!/bin/sh\necho ran > "+marker+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fx.run(cat("exec", "tool", map[string]any{"argv": []string{"satchel-test-tool"},
+		"environment": map[string]string{"PATH": bin + ":/usr/bin:/bin"}}), true)
+	if data, err := os.ReadFile(marker); err != nil || string(data) != "ran\n" {
+		t.Fatalf("the tool in the command's PATH did not run: %q, %v", data, err)
+	}
+	_, err := fx.runErr(cat("exec", "missing", map[string]any{"argv": []string{"satchel-test-tool"}}), true)
+	if err == nil || !strings.Contains(err.Error(), `"satchel-test-tool" not found in PATH /usr/local/sbin:`) {
+		t.Errorf("a program missing from the default PATH: %v", err)
+	}
+}

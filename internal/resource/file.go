@@ -62,12 +62,9 @@ func (f *File) desiredSize() int64 {
 // CheckApply implements Resource.
 func (f *File) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, error) {
 	res := &Result{}
-	info, err := env.Root.Lstat(f.Path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	info, err := current(env, f.Path)
+	if err != nil {
 		return res, err
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		info = nil
 	}
 	if f.Ensure == "absent" {
 		return res, f.remove(env, info, res, apply)

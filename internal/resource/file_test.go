@@ -509,7 +509,7 @@ func TestFileParentIsAFile(t *testing.T) {
 	fx := newFixture(t)
 	fx.write("/etc", "not a directory\n", 0o644)
 	fx.wantErr(cat("file", "motd", map[string]any{"path": "/etc/motd", "content": "x"}),
-		"lstat /etc/motd: not a directory")
+		fx.host("/etc/motd")+" cannot exist: "+fx.host("/etc")+" is a file, not a directory")
 }
 
 // observedSources reads the real repository and, when a reader of it has passed 4 KiB, calls

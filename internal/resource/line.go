@@ -3,9 +3,7 @@ package resource
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"strings"
 
@@ -51,8 +49,8 @@ var lineDef = definition{
 // CheckApply implements Resource.
 func (l *Line) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, error) {
 	res := &Result{}
-	info, err := env.Root.Lstat(l.Path)
-	if errors.Is(err, fs.ErrNotExist) {
+	info, err := current(env, l.Path)
+	if err == nil && info == nil {
 		if l.Ensure == "absent" {
 			return res, nil
 		}

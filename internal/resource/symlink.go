@@ -2,9 +2,7 @@ package resource
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 
 	"github.com/satchelcm/satchel/internal/fsroot"
@@ -31,10 +29,7 @@ var symlinkDef = definition{
 // CheckApply implements Resource.
 func (s *Symlink) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, error) {
 	res := &Result{}
-	info, err := env.Root.Lstat(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		info, err = nil, nil
-	}
+	info, err := current(env, s.Path)
 	if err != nil {
 		return res, err
 	}
