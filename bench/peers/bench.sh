@@ -18,6 +18,7 @@
 #   RESULTS=results/<date>  output directory (results/<date>-2, -3… if that exists)
 #   SHARED_CM         the shared baseline directory
 #   INSTALL=0         do not apt-get install anything (fail if missing)
+#   SATCHEL_FLAGS=…   extra flags for satchel apply, e.g. --no-cache (compile every run)
 #   ORDER=interleaved for each scenario, R rounds of one run of every tool in turn (default:
 #                     a burst of load from other jobs then hits every tool alike);
 #         batch       all R runs of one tool under hyperfine, then the next tool (the

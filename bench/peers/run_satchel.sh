@@ -21,6 +21,8 @@ TOOL=$1 GEN=$2 TAG=$3
 BASE=${BASE:-/tmp/cmbench}
 RESULTS=${RESULTS:?set RESULTS}
 SATCHEL_BIN=${SATCHEL_BIN:-$BASE/bin/satchel}
+# Extra flags for satchel apply, e.g. SATCHEL_FLAGS=--no-cache to compile on every run.
+SATCHEL_FLAGS=${SATCHEL_FLAGS:-}
 FLOOR_BIN=${FLOOR_BIN:-$BASE/bin/floor}
 FLOOR_ROOT=${FLOOR_ROOT:-$BASE/root-satchel}
 S=$BASE/state-$TOOL
@@ -32,7 +34,8 @@ case $TOOL in
   satchel)
     mkdir -p "$S"
     t0=$(date +%s%N)
-    /usr/bin/time -v -o "$TV" "$SATCHEL_BIN" apply --detailed-exitcode \
+    # shellcheck disable=SC2086 # SATCHEL_FLAGS is a list of words
+    /usr/bin/time -v -o "$TV" "$SATCHEL_BIN" apply --detailed-exitcode $SATCHEL_FLAGS \
       --root "$BASE/root-satchel" --state-dir "$S" "$GEN/satchel" >"$LOG" 2>&1
     rc=$?
     t1=$(date +%s%N)
