@@ -129,12 +129,7 @@ func (g *Graph) RequiredBy(addr string) []string {
 	if !ok {
 		return nil
 	}
-	out := make([]string, len(g.rdep[i]))
-	for k, d := range g.rdep[i] {
-		out[k] = g.cat.Resources[d].Address
-	}
-	slices.Sort(out)
-	return out
+	return g.addresses(g.rdep[i])
 }
 
 // Requires returns the addresses the resource at addr must come after: what it requires and
@@ -144,11 +139,15 @@ func (g *Graph) Requires(addr string) []string {
 	if !ok {
 		return nil
 	}
-	out := make([]string, len(g.deps[i]))
-	for k, d := range g.deps[i] {
+	return g.addresses(g.deps[i])
+}
+
+// addresses names the resources at the given (sorted) indexes.
+func (g *Graph) addresses(idx []int) []string {
+	out := make([]string, len(idx))
+	for k, d := range idx {
 		out[k] = g.cat.Resources[d].Address
 	}
-	slices.Sort(out)
 	return out
 }
 
