@@ -41,6 +41,10 @@ type entry struct {
 	Fingerprint string     `json:"fingerprint"`
 	FactPaths   [][]string `json:"fact_paths"`
 	FactsHash   string     `json:"facts_hash"`
+	// TextFiles are the SHA-256 of the files the language read as text, by relative path:
+	// checked on every lookup, so a change the metadata fingerprint cannot see (a read-only
+	// image rebuilt with the same times and inodes) still invalidates the entry.
+	TextFiles map[string]string `json:"text_files"`
 }
 
 const entryFormat = "satchel.catcache/v1"
@@ -82,6 +86,9 @@ func (c *Cache) Lookup(in *Inputs) *catalog.Catalog {
 	if h, err := factsHash(e.FactPaths, in.Facts); err != nil || h != e.FactsHash {
 		return nil
 	}
+	if !sameContent(in.Dir, e.TextFiles) {
+		return nil
+	}
 	cat, err := catalog.Unmarshal(body)
 	if err != nil || cat.Node != in.Node {
 		return nil
@@ -89,9 +96,10 @@ func (c *Cache) Lookup(in *Inputs) *catalog.Catalog {
 	return cat
 }
 
-// Store records cat as compiled from these inputs, with the facts at factPaths. It does
-// nothing when the repository changed (newest) less than two seconds ago.
-func (c *Cache) Store(in *Inputs, newest time.Time, factPaths [][]string, cat *catalog.Catalog) error {
+// Store records cat as compiled from these inputs, with the facts at factPaths and the text
+// files whose hashes are given (lang.Config.TextFiles). It does nothing when the repository
+// changed (newest) less than two seconds ago.
+func (c *Cache) Store(in *Inputs, newest time.Time, factPaths [][]string, textFiles map[string]string, cat *catalog.Catalog) error {
 	if time.Since(newest) < c.quiet {
 		return nil
 	}
@@ -104,7 +112,7 @@ func (c *Cache) Store(in *Inputs, newest time.Time, factPaths [][]string, cat *c
 		return err
 	}
 	head, err := json.Marshal(entry{Format: entryFormat, Program: program(), Dir: in.Dir, Node: in.Node,
-		Fingerprint: in.Fingerprint, FactPaths: factPaths, FactsHash: fh})
+		Fingerprint: in.Fingerprint, FactPaths: factPaths, FactsHash: fh, TextFiles: textFiles})
 	if err != nil {
 		return err
 	}
@@ -164,6 +172,27 @@ func Fingerprint(dir string) (string, time.Time, error) {
 		return "", time.Time{}, fmt.Errorf("fingerprint %s: %w", dir, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), newest, nil
+}
+
+// sameContent reports whether every file still has the recorded hash. Files are read through
+// os.Root, so a symlink out of the repository is a miss, never a read.
+func sameContent(dir string, files map[string]string) bool {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	for rel, want := range files {
+		data, err := root.ReadFile(filepath.FromSlash(rel))
+		if err != nil {
+			return false
+		}
+		sum := sha256.Sum256(data)
+		if hex.EncodeToString(sum[:]) != want {
+			return false
+		}
+	}
+	return true
 }
 
 // factsHash hashes the values of the facts at paths (an absent fact hashes as absent).

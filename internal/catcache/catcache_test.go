@@ -1,6 +1,9 @@
 package catcache
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -48,7 +51,7 @@ func (f *fixture) store(node string, facts map[string]any) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := f.cache.Store(in, newest, paths, f.cat); err != nil {
+	if err := f.cache.Store(in, newest, paths, map[string]string{"main.hcl": sha("node \"n\" {}\n")}, f.cat); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -60,6 +63,11 @@ func (f *fixture) hit(node string, facts map[string]any) bool {
 		f.t.Fatal(err)
 	}
 	return f.cache.Lookup(in) != nil
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func facts(osID, free string) map[string]any {
@@ -121,6 +129,53 @@ func TestMissWhenAnInputChanged(t *testing.T) {
 				t.Errorf("stale catalog returned after: %s", name)
 			}
 		})
+	}
+}
+
+// Content the metadata cannot see: a file rewritten with its old size, times and inode
+// restored (as a rebuilt read-only image would have them) still invalidates the entry.
+func TestMissWhenReadContentChangedBehindTheFingerprint(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.store("n", facts("debian", "1"))
+	in, _, err := NewInputs(f.repo, "n", facts("debian", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Fingerprint = "forged to match" // as if the metadata had not changed
+	f.write("main.hcl", "node \"m\" {}\n")
+	e := entryFile(t, f)
+	fixFingerprint(t, e, in.Fingerprint)
+	if f.cache.Lookup(in) != nil {
+		t.Error("a changed .hcl file was not noticed because its metadata matched")
+	}
+}
+
+func entryFile(t *testing.T, f *fixture) string {
+	t.Helper()
+	entries, _ := filepath.Glob(filepath.Join(f.cache.dir, "*.json"))
+	if len(entries) != 1 {
+		t.Fatalf("entries = %v", entries)
+	}
+	return entries[0]
+}
+
+// fixFingerprint rewrites an entry's fingerprint, standing in for metadata that did not change.
+func fixFingerprint(t *testing.T, path, fp string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, _ := bytes.Cut(data, []byte("\n"))
+	var e map[string]any
+	if err := json.Unmarshal(head, &e); err != nil {
+		t.Fatal(err)
+	}
+	e["fingerprint"] = fp
+	head, _ = json.Marshal(e)
+	if err := os.WriteFile(path, append(append(head, '\n'), body...), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -10,7 +10,10 @@
 //
 //   - a fingerprint of the repository: the path, type, size, mode, modification and change
 //     times and inode of every entry under it, hashed (as git's index does; a file rewritten
-//     in place changes its times, one replaced by rename its inode);
+//     in place changes its times, one replaced by rename its inode), plus the SHA-256 of every
+//     file the language read as text (HCL, templates, file(), the inventory), re-checked on
+//     every lookup; the files a catalog copies (source) are pinned by their hash in the
+//     catalog itself and verified as they are copied;
 //   - the node's name;
 //   - the fact paths the configuration can read (lang.Config.FactReferences) and a hash of
 //     their current values, so a fact it never reads (free disk space, say) does not

@@ -19,8 +19,11 @@ import (
 	"github.com/satchelcm/satchel/internal/resource"
 )
 
-// DefaultStateDir is where a node keeps its state: the run lock, backups, reports.
-const DefaultStateDir = "/var/lib/satchel"
+// How long replaced content is kept, and how much of it at most (oldest dropped first).
+const (
+	backupMaxAge   = 90 * 24 * time.Hour
+	backupMaxBytes = 1 << 30
+)
 
 type applyFlags struct {
 	nodeFlags
@@ -68,9 +71,11 @@ Same flags and exit codes as apply --noop.`
 	fl := cmd.Flags()
 	f.nodeFlags.register(cmd)
 	fl.StringVar(&f.root, "root", "", "converge the tree under this `directory` instead of / (created if missing)")
-	fl.StringVar(&f.stateDir, "state-dir", "", "keep the run lock and backups here (default "+DefaultStateDir+", under --root if given)")
-	if !plan {
-		fl.BoolVar(&f.noop, "noop", false, "check only: report what would change, change nothing")
+	fl.StringVar(&f.stateDir, "state-dir", "", stateDirHelp)
+	fl.BoolVar(&f.noop, "noop", false, "check only: report what would change, change nothing")
+	if plan {
+		_ = fl.MarkHidden("noop") // plan is apply --noop; accepting the flag keeps scripts simple
+	} else {
 		fl.BoolVar(&f.showDiff, "diff", false, "show diffs of changed files")
 	}
 	fl.StringVar(&f.reportFile, "report", "", "write the run report as JSON to this `file`")
@@ -90,13 +95,18 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 			return fail("--root %s: %v", f.root, err)
 		}
 	}
-	stateDir := f.stateDir
-	if stateDir == "" {
-		stateDir = filepath.Join(rootDir, DefaultStateDir)
+	state := stateDir(f.stateDir, rootDir)
+	if err := engine.MakeStateDir(state); err != nil {
+		return fail("create state directory: %v", err)
 	}
+	lock, err := engine.AcquireLock(filepath.Join(state, "run.lock"), f.lockTimeout)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer func() { _ = lock.Release() }()
 	var cache *catcache.Cache
 	if !f.noCache {
-		cache = catcache.Open(filepath.Join(stateDir, "catalogs"))
+		cache = catcache.Open(filepath.Join(state, "catalogs"))
 	}
 	cat, err := f.prepare(s, dir, cache)
 	if err != nil {
@@ -105,11 +115,6 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 	if err := os.MkdirAll(rootDir, 0o755); err != nil {
 		return fail("create --root directory: %v", err)
 	}
-	lock, err := engine.AcquireLock(filepath.Join(stateDir, "run.lock"), f.lockTimeout)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer func() { _ = lock.Release() }()
 
 	root, err := fsroot.Open(rootDir)
 	if err != nil {
@@ -123,7 +128,7 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 	defer func() { _ = sources.Close() }()
 	env := &resource.Env{Root: root, Sources: sources, Accounts: resource.NewAccounts(root)}
 	if !noop {
-		if env.Backup, err = backup.Open(filepath.Join(stateDir, "backups")); err != nil {
+		if env.Backup, err = backup.Open(filepath.Join(state, "backups")); err != nil {
 			return fail("%v", err)
 		}
 	}
@@ -135,6 +140,11 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 	progress.done()
 
 	printReport(s.stdout, rep, plan || f.showDiff)
+	if env.Backup != nil && rep.Summary.Changed > 0 { // only a run that changed things adds backups
+		if _, err := env.Backup.Prune(backupMaxAge, backupMaxBytes); err != nil {
+			fmt.Fprintf(s.stderr, "satchel: warning: prune backups: %v\n", err)
+		}
+	}
 	if f.reportFile != "" {
 		if err := writeReport(f.reportFile, rep); err != nil {
 			return fail("%v", err)

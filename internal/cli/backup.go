@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/satchelcm/satchel/internal/backup"
+	"github.com/satchelcm/satchel/internal/engine"
 	"github.com/satchelcm/satchel/internal/fsroot"
 	"github.com/satchelcm/satchel/internal/resource"
 	"github.com/satchelcm/satchel/internal/schema"
@@ -21,7 +22,7 @@ type backupFlags struct {
 
 func (f *backupFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.root, "root", "", "the tree apply was run on with --root")
-	cmd.Flags().StringVar(&f.stateDir, "state-dir", "", "state directory (default "+DefaultStateDir+", under --root if given)")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", "", stateDirHelp)
 }
 
 func (f *backupFlags) dirs() (rootDir, storeDir string, err error) {
@@ -31,11 +32,7 @@ func (f *backupFlags) dirs() (rootDir, storeDir string, err error) {
 			return "", "", fail("--root %s: %v", f.root, err)
 		}
 	}
-	state := f.stateDir
-	if state == "" {
-		state = filepath.Join(rootDir, DefaultStateDir)
-	}
-	return rootDir, filepath.Join(state, "backups"), nil
+	return rootDir, filepath.Join(stateDir(f.stateDir, rootDir), "backups"), nil
 }
 
 func newBackup(s *streams) *cobra.Command {
@@ -142,6 +139,11 @@ configured content back unless the configuration changes.`,
 				}
 				entry = entries[0]
 			}
+			lock, err := engine.AcquireLock(filepath.Join(filepath.Dir(dir), "run.lock"), 0)
+			if err != nil {
+				return fail("%v", err)
+			}
+			defer func() { _ = lock.Release() }()
 			root, err := fsroot.Open(rootDir)
 			if err != nil {
 				return fail("%v", err)

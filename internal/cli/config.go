@@ -148,14 +148,14 @@ func (f *nodeFlags) prepare(s *streams, dir string, cache *catcache.Cache) (*cat
 	if err != nil {
 		return nil, err
 	}
-	refs := cfg.FactReferences()
+	refs, texts := cfg.FactReferences(), cfg.TextFiles()
 	// The syntax trees are garbage now and the catalog is a fraction of their size: collect
 	// them before the run allocates, so a node's peak memory is that of parsing, not that
 	// plus the run's.
 	cfg = nil
 	runtime.GC()
 	if in != nil {
-		if err := cache.Store(in, newest, refs, cat); err != nil {
+		if err := cache.Store(in, newest, refs, texts, cat); err != nil {
 			fmt.Fprintf(s.stderr, "satchel: warning: %v\n", err)
 		}
 	}

@@ -54,6 +54,8 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 	instances := make(map[string]resource.Resource, len(order))
 	decodeErr := make(map[string]error)
 	var managed []string
+	pathLocks := map[string]*sync.Mutex{} // resources sharing a path never run at once
+	lockOf := map[string]*sync.Mutex{}
 	for _, r := range order {
 		inst, err := newResource(r)
 		if err != nil {
@@ -61,7 +63,14 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 			continue
 		}
 		instances[r.Address] = inst
-		managed = append(managed, managedPaths(r, inst)...)
+		paths := managedPaths(r, inst)
+		managed = append(managed, paths...)
+		if len(paths) > 0 {
+			if pathLocks[paths[0]] == nil {
+				pathLocks[paths[0]] = &sync.Mutex{}
+			}
+			lockOf[r.Address] = pathLocks[paths[0]]
+		}
 	}
 	env := *opts.Env
 	env.Managed = resource.NewPathSet(managed)
@@ -88,6 +97,10 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 		if _, serial := inst.(resource.Serial); serial {
 			serialMu.Lock()
 			defer serialMu.Unlock()
+		}
+		if mu := lockOf[r.Address]; mu != nil {
+			mu.Lock()
+			defer mu.Unlock()
 		}
 		visit(ctx, &env, inst, notified, !opts.Noop, out)
 		out.DurationMS = report.Millis(time.Since(start))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/satchelcm/satchel/internal/catalog"
@@ -264,5 +265,34 @@ func TestLockExcludesASecondRun(t *testing.T) {
 	info, err := os.Stat(filepath.Dir(path))
 	if err != nil || info.Mode().Perm() != 0o700 {
 		t.Errorf("state directory mode = %v, %v; want 0700", info.Mode(), err)
+	}
+}
+
+// An account added earlier in the run (here by a line in /etc/passwd) can own a file later
+// in the same run: name resolution is refreshed when the account files change.
+func TestAccountAddedInTheSameRun(t *testing.T) {
+	t.Parallel()
+	e, dir := env(t)
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cat := newCatalog(
+		res(t, "line.alice", map[string]any{"path": "/etc/passwd", "line": "alice:x:4321:4321::/home/alice:/bin/sh"}),
+		res(t, "file.note", map[string]any{"path": "/note", "content": "hi", "owner": "alice"}, requires("line.alice")),
+	)
+	// Resolve a name first, as a run that checks owners early would.
+	if _, err := e.Accounts.UID("root"); err != nil {
+		t.Fatal(err)
+	}
+	rep := engine.Run(context.Background(), cat, engine.Options{Env: e})
+	if rep.Summary.Failed != 0 {
+		t.Fatalf("run failed: %+v", statuses(rep)["file.note"])
+	}
+	info, err := os.Stat(filepath.Join(dir, "note"))
+	if err != nil || info.Sys().(*syscall.Stat_t).Uid != 4321 {
+		t.Errorf("note owner: %v, %v; want uid 4321", info, err)
 	}
 }

@@ -25,9 +25,13 @@ func AcquireLock(path string, wait time.Duration) (*Lock, error) {
 	if err := MakeStateDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("create state directory for %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("lock %s is not a regular file", path)
 	}
 	deadline := time.Now().Add(wait)
 	for {

@@ -80,3 +80,26 @@ func TestSerialResourcesDoNotOverlap(t *testing.T) {
 		t.Fatalf("summary = %+v: commands overlapped", rep.Summary)
 	}
 }
+
+// Resources that edit one file never run at once, even in a catalog that does not order
+// them: no edit is lost, and one run converges.
+func TestEditorsOfOneFileDoNotOverlap(t *testing.T) {
+	t.Parallel()
+	e, dir := env(t)
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var rs []*catalog.Resource
+	for i := range 40 {
+		rs = append(rs, res(t, fmt.Sprintf("line.l%02d", i), map[string]any{"path": "/hosts", "line": fmt.Sprintf("10.0.0.%d host%d", i, i)}))
+	}
+	cat := newCatalog(rs...)
+	rep := engine.Run(context.Background(), cat, engine.Options{Env: e, Parallel: 8})
+	if rep.Summary.Changed != 40 || rep.Summary.Failed != 0 {
+		t.Fatalf("first run: %+v", rep.Summary)
+	}
+	rep = engine.Run(context.Background(), cat, engine.Options{Env: e, Parallel: 8})
+	if rep.Summary.Changed != 0 || rep.Summary.Failed != 0 {
+		t.Fatalf("second run changed %d, failed %d: edits were lost in the first", rep.Summary.Changed, rep.Summary.Failed)
+	}
+}

@@ -116,6 +116,7 @@ type sourceFiles struct {
 	mu       sync.Mutex
 	snippets map[string][]byte // by the file name used in ranges
 	files    map[string]fileData
+	read     map[string]string // text files read: path relative to the repository -> sha256
 }
 
 type fileData struct {

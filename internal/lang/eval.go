@@ -620,7 +620,11 @@ func (e *evaluator) addInstance(b *resourceBlock, ctx *hcl.EvalContext, key *str
 		}
 		goVal := goValue(conv, spec.Type)
 		if ae := spec.Validate(goVal); ae != nil {
-			e.diags = append(e.diags, errorAt(a.Expr.Range(), ae.Summary, ae.Detail))
+			detail := ae.Detail
+			if len(pvm) > 0 { // the message would quote the value
+				detail = fmt.Sprintf("The value of %s is not valid, and is not shown because it is sensitive.", a.Name)
+			}
+			e.diags = append(e.diags, errorAt(a.Expr.Range(), ae.Summary, detail))
 			values[a.Name] = schema.Unknown
 			continue
 		}
@@ -926,6 +930,21 @@ func (e *evaluator) addPathEdges() {
 					inst.require = append(inst.require, o.address)
 				}
 			}
+		}
+	}
+	// Resources that edit one file (several lines in /etc/hosts) take turns, in address
+	// order: each reads what the previous one wrote, and the result does not depend on timing.
+	editors := map[string][]*instance{}
+	for _, inst := range e.instances {
+		t := inst.block.typ
+		if p, ok := pathOf(inst, t.PathAttr); ok && t.PathAttr != "" && !t.OwnsPath {
+			editors[p] = append(editors[p], inst)
+		}
+	}
+	for _, list := range editors {
+		slices.SortFunc(list, func(a, b *instance) int { return strings.Compare(a.address, b.address) })
+		for k := 1; k < len(list); k++ {
+			list[k].require = append(list[k].require, list[k-1].address)
 		}
 	}
 }

@@ -17,6 +17,34 @@ func (s *sourceFiles) add(name string, data []byte) {
 	s.mu.Unlock()
 }
 
+// recordRead notes the hash of a file the configuration read as text (HCL, templates, file(),
+// the inventory), by its path relative to the repository. Callers hold s.mu or are Load.
+func (s *sourceFiles) recordRead(dir, name string, data []byte) {
+	rel, err := filepath.Rel(dir, name)
+	if err != nil {
+		return
+	}
+	sum := sha256.Sum256(data)
+	if s.read == nil {
+		s.read = map[string]string{}
+	}
+	s.read[filepath.ToSlash(rel)] = hex.EncodeToString(sum[:])
+}
+
+// TextFiles returns the SHA-256 of every file the configuration has read as text so far —
+// its .hcl files, the inventory, and the templates and file()s evaluation used — by path
+// relative to the repository. A compiled catalog depends on exactly these contents (and on
+// the sources it pins by hash itself), which is what package catcache checks on reuse.
+func (c *Config) TextFiles() map[string]string {
+	c.files.mu.Lock()
+	defer c.files.mu.Unlock()
+	out := make(map[string]string, len(c.files.read))
+	for k, v := range c.files.read {
+		out[k] = v
+	}
+	return out
+}
+
 // Sources returns the content of every file the configuration has read so far, by the file
 // name diagnostics use, for printing source snippets.
 func (c *Config) Sources() map[string][]byte {
@@ -54,6 +82,7 @@ func (c *Config) readText(dir, p string) ([]byte, string, error) {
 	c.files.files[key] = fileData{data: data, err: err}
 	if err == nil {
 		c.files.snippets[name] = data
+		c.files.recordRead(c.Dir, name, data)
 	}
 	return data, name, err
 }

@@ -75,6 +75,9 @@ func (c *Config) decodeInventory(b *hcl.Block) hcl.Diagnostics {
 	}
 	inv.file = filepath.Join(c.Dir, source)
 	c.files.add(inv.file, data)
+	c.files.mu.Lock()
+	c.files.recordRead(c.Dir, inv.file, data)
+	c.files.mu.Unlock()
 	diags = append(diags, inv.parse(data)...)
 	c.inventory = inv
 	return diags
@@ -197,4 +200,55 @@ func columnName(h string) string {
 		s = "_" + s
 	}
 	return s
+}
+
+// maskSensitiveColumns replaces, in the copy of the inventory that diagnostics quote, the
+// cells of columns whose variable is declared sensitive (a wifi passphrase in the
+// spreadsheet), so that an error in a row never prints a secret. Each byte of such a cell
+// becomes '*', so the columns of the other cells, and the carets under them, do not move.
+func (c *Config) maskSensitiveColumns() {
+	inv := c.inventory
+	if inv == nil {
+		return
+	}
+	hidden := map[int]bool{}
+	for i, col := range inv.columns {
+		if v, ok := c.variables[col]; ok && v.sensitive {
+			hidden[i] = true
+		}
+	}
+	c.files.mu.Lock()
+	defer c.files.mu.Unlock()
+	src, ok := c.files.snippets[inv.file]
+	if !ok || len(hidden) == 0 {
+		return
+	}
+	out := append([]byte(nil), src...)
+	record, field, inQuotes := 0, 0, false
+	for i := 0; i < len(out); i++ {
+		b := out[i]
+		switch {
+		case inQuotes && b == '"' && i+1 < len(out) && out[i+1] == '"':
+			i++ // an escaped quote inside a quoted field
+			if record > 0 && hidden[field] {
+				out[i-1], out[i] = '*', '*'
+			}
+			continue
+		case b == '"':
+			inQuotes = !inQuotes
+			continue
+		case !inQuotes && b == ',':
+			field++
+			continue
+		case !inQuotes && b == '\n':
+			record, field = record+1, 0
+			continue
+		case b == '\r':
+			continue
+		}
+		if record > 0 && hidden[field] {
+			out[i] = '*'
+		}
+	}
+	c.files.snippets[inv.file] = out
 }

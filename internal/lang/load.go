@@ -68,10 +68,11 @@ func Load(dir string, types map[string]*schema.Type) (*Config, hcl.Diagnostics) 
 	}
 	var diags hcl.Diagnostics
 	var bodies []hcl.Body
-	for _, p := range parseFiles(names) {
+	for _, p := range parseFiles(dir, names) {
 		diags = append(diags, p.diags...)
 		if p.file != nil {
 			c.files.snippets[p.name] = p.file.Bytes
+			c.files.recordRead(dir, p.name, p.file.Bytes)
 			bodies = append(bodies, p.file.Body)
 		}
 	}
@@ -80,6 +81,7 @@ func Load(dir string, types map[string]*schema.Type) (*Config, hcl.Diagnostics) 
 		diags = append(diags, c.decodeRoot(body)...)
 	}
 	diags = append(diags, c.checkRoleUses()...)
+	c.maskSensitiveColumns()
 	return c, diags
 }
 
@@ -90,9 +92,19 @@ type parsedFile struct {
 }
 
 // parseFiles reads and parses the files concurrently (parsing is most of the cost of a large
-// configuration) and returns them in the order given.
-func parseFiles(names []string) []parsedFile {
+// configuration) and returns them in the order given. Files are read through os.Root, so a
+// .hcl file that is a symlink out of the repository is refused.
+func parseFiles(dir string, names []string) []parsedFile {
 	out := make([]parsedFile, len(names))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		for i, name := range names {
+			out[i] = parsedFile{name: name, diags: hcl.Diagnostics{{Severity: hcl.DiagError,
+				Summary: "Cannot read configuration", Detail: err.Error()}}}
+		}
+		return out
+	}
+	defer root.Close()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i, name := range names {
@@ -101,7 +113,8 @@ func parseFiles(names []string) []parsedFile {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			out[i].name = name
-			src, err := os.ReadFile(name)
+			rel, _ := filepath.Rel(dir, name)
+			src, err := root.ReadFile(rel)
 			if err != nil {
 				out[i].diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration file", Detail: err.Error()}}
 				return
@@ -113,7 +126,8 @@ func parseFiles(names []string) []parsedFile {
 	return out
 }
 
-// hclFiles lists the configuration files under dir, sorted, as dir-joined paths.
+// hclFiles lists the configuration files under dir, sorted, as dir-joined paths. dir may
+// be a symlink (a "current -> releases/42" layout); links below it are not followed.
 func hclFiles(dir string) ([]string, error) {
 	info, err := os.Stat(dir)
 	if err != nil {
@@ -122,12 +136,17 @@ func hclFiles(dir string) ([]string, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
+		rel, _ := filepath.Rel(real, p)
+		p = filepath.Join(dir, rel)
 		if d.IsDir() && p != dir {
 			if strings.HasPrefix(d.Name(), ".") || rel == FilesDir || rel == TemplatesDir {
 				return filepath.SkipDir

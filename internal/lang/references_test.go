@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/satchelcm/satchel/internal/lang"
@@ -83,5 +84,54 @@ func TestFactReferencesWholeFacts(t *testing.T) {
 	}
 	if got := cfg.FactReferences(); !reflect.DeepEqual(got, [][]string{nil}) {
 		t.Errorf("FactReferences = %q, want one empty path (all facts)", got)
+	}
+}
+
+// A .hcl file that is a symlink out of the repository is refused (its content never shows
+// up, even in an error snippet); a repository reached through a symlink works.
+func TestHCLFilesStayInsideTheRepository(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	repo, outside := filepath.Join(base, "repo"), filepath.Join(base, "outside")
+	for _, d := range []string{repo, outside} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "secret.hcl"), []byte("password-on-the-host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "main.hcl"), []byte("node \"*\" {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../outside/secret.hcl", filepath.Join(repo, "leak.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := lang.Load(repo, types())
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "leak.hcl") {
+		t.Fatalf("a .hcl symlink out of the repository was accepted: %v", diags)
+	}
+	var out strings.Builder
+	_ = lang.WriteDiagnostics(&out, diags, cfg.Sources())
+	if strings.Contains(out.String(), "password-on-the-host") {
+		t.Errorf("content from outside the repository was printed:\n%s", out.String())
+	}
+
+	if err := os.Remove(filepath.Join(repo, "leak.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "current")
+	if err := os.Symlink("repo", link); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags = lang.Load(link, types())
+	if diags.HasErrors() {
+		t.Fatalf("a repository reached through a symlink: %v", diags)
+	}
+	if got := cfg.Nodes(); len(got) != 0 {
+		t.Errorf("Nodes = %v", got)
+	}
+	if _, ok := cfg.TextFiles()["main.hcl"]; !ok {
+		t.Errorf("TextFiles = %v, want main.hcl", cfg.TextFiles())
 	}
 }

@@ -55,9 +55,9 @@ type Resource struct {
 	Type       string    `json:"type"`
 	Status     Status    `json:"status"`
 	Changes    []*Change `json:"changes"`
-	Diff       string    `json:"diff,omitempty"`
+	Diff       string    `json:"diff"`
 	Refreshed  bool      `json:"refreshed,omitempty"` // notified, and restarted or re-run
-	Error      string    `json:"error,omitempty"`
+	Error      string    `json:"error"`
 	DurationMS float64   `json:"duration_ms"`
 	Origin     string    `json:"origin,omitempty"`
 }

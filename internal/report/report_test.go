@@ -35,7 +35,7 @@ func TestSummaryAndJSONContract(t *testing.T) {
 		t.Errorf("started = %v, duration_ms = %v", doc["started"], doc["duration_ms"])
 	}
 	res := doc["resources"].([]any)[1].(map[string]any)
-	for _, key := range []string{"address", "type", "status", "changes", "duration_ms"} {
+	for _, key := range []string{"address", "type", "status", "changes", "diff", "error", "duration_ms"} {
 		if _, ok := res[key]; !ok {
 			t.Errorf("resource has no %q", key)
 		}

@@ -127,3 +127,14 @@ func (a *Accounts) name(id int, group bool) string {
 	}
 	return strconv.Itoa(id)
 }
+
+// accountFiles are the files whose change invalidates name resolution.
+var accountFiles = map[string]bool{"/etc/passwd": true, "/etc/group": true}
+
+// noteWrite forgets resolved names after the run changed /etc/passwd or /etc/group, so a
+// resource that requires the one adding an account sees it.
+func noteWrite(env *Env, p string) {
+	if accountFiles[p] && env.Accounts != nil {
+		env.Accounts.Invalidate()
+	}
+}

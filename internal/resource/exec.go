@@ -94,6 +94,17 @@ func (e *Exec) Refresh(ctx context.Context, env *Env, apply bool) (*Result, erro
 }
 
 func (e *Exec) runIfNeeded(ctx context.Context, env *Env, apply bool, res *Result) (*Result, error) {
+	if !apply && (e.Unless != nil || e.OnlyIf != nil) {
+		// A plan on a machine where the working directory is still to be created (by a
+		// directory resource earlier in the run) cannot run the guards there.
+		if _, err := current(env, e.Cwd); err == nil {
+			if info, _ := env.Root.Stat(e.Cwd); info == nil {
+				res.Add("run", "", e.describe()+" (guards not run: the working directory does not exist yet)")
+				e.ran = true
+				return res, nil
+			}
+		}
+	}
 	needed, err := e.guardsAllow(ctx, env)
 	if err != nil || !needed {
 		return res, err

@@ -403,8 +403,10 @@ func TestExecCwdMissing(t *testing.T) {
 	if want := "working directory " + fx.host("/file") + " is not a directory"; err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
-	// Guards need the working directory too, under no-op as well.
-	_, err = fx.runErr(cat("exec", "x", map[string]any{"command": "true", "unless": "false", "cwd": "/nope"}), false)
+	// Guards need the working directory too; under no-op, where a directory resource may be
+	// about to create it, the command is reported as pending instead (see
+	// TestExecPlanBeforeItsWorkingDirectoryExists).
+	_, err = fx.runErr(cat("exec", "x", map[string]any{"command": "true", "unless": "false", "cwd": "/nope"}), true)
 	if want := "working directory " + fx.host("/nope") + " does not exist"; err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
@@ -577,5 +579,19 @@ func TestExecArgvUsesTheCommandsPath(t *testing.T) {
 	_, err := fx.runErr(cat("exec", "missing", map[string]any{"argv": []string{"satchel-test-tool"}}), true)
 	if err == nil || !strings.Contains(err.Error(), `"satchel-test-tool" not found in PATH /usr/local/sbin:`) {
 		t.Errorf("a program missing from the default PATH: %v", err)
+	}
+}
+
+// A plan for a machine where the working directory does not exist yet (a directory resource
+// earlier in the run creates it) reports the command as pending rather than failing.
+func TestExecPlanBeforeItsWorkingDirectoryExists(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	cr := cat("exec", "init", map[string]any{"command": "true", "onlyif": "true", "cwd": "/srv/app"})
+	res := fx.run(cr, false)
+	assertChanges(t, "plan", res, "run:  -> true (guards not run: the working directory does not exist yet)")
+	_, err := fx.runErr(cr, true)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("apply without the directory: %v", err)
 	}
 }

@@ -60,8 +60,13 @@ func (f *File) desiredSize() int64 {
 }
 
 // CheckApply implements Resource.
-func (f *File) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, error) {
+func (f *File) CheckApply(ctx context.Context, env *Env, apply bool) (_ *Result, err error) {
 	res := &Result{}
+	defer func() {
+		if apply && err == nil && res.Changed() {
+			noteWrite(env, f.Path)
+		}
+	}()
 	info, err := current(env, f.Path)
 	if err != nil {
 		return res, err

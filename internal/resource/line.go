@@ -47,8 +47,13 @@ var lineDef = definition{
 }
 
 // CheckApply implements Resource.
-func (l *Line) CheckApply(ctx context.Context, env *Env, apply bool) (*Result, error) {
+func (l *Line) CheckApply(ctx context.Context, env *Env, apply bool) (_ *Result, err error) {
 	res := &Result{}
+	defer func() {
+		if apply && err == nil && res.Changed() {
+			noteWrite(env, l.Path)
+		}
+	}()
 	info, err := current(env, l.Path)
 	if err == nil && info == nil {
 		if l.Ensure == "absent" {
