@@ -74,25 +74,51 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 	}
 	env := *opts.Env
 	env.Managed = resource.NewPathSet(managed)
+	env.Changes = &resource.Changes{}
 	if env.Accounts == nil {
 		env.Accounts = resource.NewAccounts(env.Root)
 	}
 	secrets := newRedactor(cat)
 	var serialMu sync.Mutex
 
-	results := schedule(ctx, order, graph, opts.Parallel, func(r *catalog.Resource, notified bool, status map[string]report.Status) *report.Resource {
-		out := &report.Resource{Address: r.Address, Type: r.Type, Origin: r.Origin}
-		switch cause := blocked(graph, r.Address, status); {
-		case ctx.Err() != nil:
-			out.Status, out.Error = report.Skipped, "not run: the run was interrupted"
-		case cause != "":
-			out.Status, out.Error = report.Skipped, cause
-		case decodeErr[r.Address] != nil:
-			out.Status, out.Error = report.Failed, decodeErr[r.Address].Error()
-		}
-		return out
-	}, func(r *catalog.Resource, notified bool, out *report.Resource) {
+	prefetch(ctx, &env, order, instances, decodeErr)
+	sched := &scheduler{order: order, graph: graph, parallel: opts.Parallel, progress: opts.Progress,
+		stopped: func() bool { return ctx.Err() != nil },
+		check: func(r *catalog.Resource, status map[string]report.Status) *report.Resource {
+			out := &report.Resource{Address: r.Address, Type: r.Type, Origin: r.Origin}
+			switch cause := blocked(graph, r.Address, status); {
+			case ctx.Err() != nil:
+				out.Status, out.Error = report.Skipped, "not run: the run was interrupted"
+			case cause != "":
+				out.Status, out.Error = report.Skipped, cause
+			case decodeErr[r.Address] != nil:
+				out.Status, out.Error = report.Failed, decodeErr[r.Address].Error()
+			}
+			return out
+		},
+		batchKey: func(r *catalog.Resource) string {
+			if b, ok := instances[r.Address].(resource.Batcher); ok {
+				return b.BatchKey()
+			}
+			return ""
+		},
+	}
+	sched.run = func(t *task) {
 		start := time.Now()
+		if len(t.idx) > 1 || sched.batchKey(order[t.idx[0]]) != "" {
+			members := make([]resource.Resource, len(t.idx))
+			for k, i := range t.idx {
+				members[k] = instances[order[i].Address]
+			}
+			serialMu.Lock()
+			defer serialMu.Unlock()
+			visitBatch(ctx, &env, members, !opts.Noop, t.outs)
+			for _, out := range t.outs {
+				out.DurationMS = report.Millis(time.Since(start))
+			}
+			return
+		}
+		r, out := order[t.idx[0]], t.outs[0]
 		inst := instances[r.Address]
 		if _, serial := inst.(resource.Serial); serial {
 			serialMu.Lock()
@@ -102,9 +128,13 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 			mu.Lock()
 			defer mu.Unlock()
 		}
-		visit(ctx, &env, inst, notified, !opts.Noop, out)
+		visit(ctx, &env, inst, t.notified[0], !opts.Noop, out)
+		if out.Status == report.Changed && !opts.Noop {
+			env.Changes.Add(managedPaths(r, inst)...)
+		}
 		out.DurationMS = report.Millis(time.Since(start))
-	}, opts.Progress)
+	}
+	results := sched.runAll()
 	for _, out := range results {
 		secrets.redact(out)
 		rep.Add(out)
@@ -161,6 +191,61 @@ func visit(ctx context.Context, env *resource.Env, inst resource.Resource, notif
 		out.Status = report.Changed
 	default:
 		out.Status = report.Unchanged
+	}
+}
+
+// visitBatch checks (and applies) the members of a batch together.
+func visitBatch(ctx context.Context, env *resource.Env, members []resource.Resource, apply bool, outs []*report.Resource) {
+	results, errs := members[0].(resource.Batcher).CheckApplyBatch(ctx, env, members, apply)
+	for k, out := range outs {
+		var res *resource.Result
+		var err error
+		if k < len(results) {
+			res = results[k]
+		}
+		if k < len(errs) {
+			err = errs[k]
+		}
+		merge(out, res)
+		switch {
+		case err != nil:
+			out.Status, out.Error = report.Failed, err.Error()
+		case len(out.Changes) > 0:
+			out.Status = report.Changed
+		default:
+			out.Status = report.Unchanged
+		}
+	}
+}
+
+// prefetch lets batching types read the state of all their members at once (one dpkg-query
+// for every package of the catalog). A failure fails those members.
+func prefetch(ctx context.Context, env *resource.Env, order []*catalog.Resource, instances map[string]resource.Resource, failed map[string]error) {
+	groups := map[string][]resource.Resource{}
+	addrs := map[string][]string{}
+	var keys []string
+	for _, r := range order {
+		b, ok := instances[r.Address].(resource.Batcher)
+		if !ok {
+			continue
+		}
+		if _, ok := b.(resource.Prefetcher); !ok {
+			continue
+		}
+		k := b.BatchKey()
+		if groups[k] == nil {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], b)
+		addrs[k] = append(addrs[k], r.Address)
+	}
+	for _, k := range keys {
+		members := groups[k]
+		if err := members[0].(resource.Prefetcher).Prefetch(ctx, env, members); err != nil {
+			for _, a := range addrs[k] {
+				failed[a] = err
+			}
+		}
 	}
 }
 

@@ -621,7 +621,7 @@ func (e *evaluator) addInstance(b *resourceBlock, ctx *hcl.EvalContext, key *str
 		goVal := goValue(conv, spec.Type)
 		if ae := spec.Validate(goVal); ae != nil {
 			detail := ae.Detail
-			if len(pvm) > 0 { // the message would quote the value
+			if len(pvm) > 0 || spec.Sensitive { // the message would quote the value
 				detail = fmt.Sprintf("The value of %s is not valid, and is not shown because it is sensitive.", a.Name)
 			}
 			e.diags = append(e.diags, errorAt(a.Expr.Range(), ae.Summary, detail))
@@ -630,7 +630,7 @@ func (e *evaluator) addInstance(b *resourceBlock, ctx *hcl.EvalContext, key *str
 		}
 		values[a.Name] = goVal
 		inst.known[a.Name] = goVal
-		if len(pvm) > 0 {
+		if len(pvm) > 0 || spec.Sensitive {
 			inst.sensitive = append(inst.sensitive, a.Name)
 		}
 		if spec.Format == schema.FormatSource {
@@ -651,6 +651,13 @@ func (e *evaluator) addInstance(b *resourceBlock, ctx *hcl.EvalContext, key *str
 	}
 	for _, spec := range b.typ.Attributes {
 		if _, set := values[spec.Name]; set {
+			continue
+		}
+		if spec.NameVar { // package "squid" {} manages the package named squid
+			values[spec.Name] = b.name
+			inst.known[spec.Name] = b.name
+			raw, _ := json.Marshal(b.name)
+			inst.attrs[spec.Name] = raw
 			continue
 		}
 		if spec.Required {
@@ -744,6 +751,7 @@ func (e *evaluator) build() *catalog.Catalog {
 		e.resolveReferences(inst)
 	}
 	e.addPathEdges()
+	e.checkIdentities()
 	byAddr := map[string]*instance{}
 	for _, inst := range e.instances {
 		byAddr[inst.address] = inst
@@ -782,6 +790,41 @@ func (e *evaluator) build() *catalog.Catalog {
 		return nil
 	}
 	return cat
+}
+
+// checkIdentities rejects two resources managing the same thing (two package blocks for one
+// package, two users of one name) and a second resource of a singleton type (hostname).
+func (e *evaluator) checkIdentities() {
+	seen := map[string]*instance{}
+	for _, inst := range e.instances {
+		t := inst.block.typ
+		key := ""
+		switch {
+		case inst.uncertain:
+			continue
+		case t.Singleton:
+			key = t.Name
+		case t.UniqueAttr != "":
+			v, ok := inst.known[t.UniqueAttr].(string)
+			if !ok {
+				continue
+			}
+			key = t.Name + "\x00" + v
+		default:
+			continue
+		}
+		prev, dup := seen[key]
+		if !dup {
+			seen[key] = inst
+			continue
+		}
+		detail := fmt.Sprintf("%s and %s (%s) both manage %s %q; one resource per %s.", inst.address, prev.address,
+			Position(prev.block.declRange), t.Name, inst.known[t.UniqueAttr], t.Name)
+		if t.Singleton {
+			detail = fmt.Sprintf("%s and %s (%s): a node has one %s.", inst.address, prev.address, Position(prev.block.declRange), t.Name)
+		}
+		e.diags = append(e.diags, errorAt(inst.block.declRange, "Managed twice", detail))
+	}
 }
 
 // checkRemovals rejects a resource that removes a path (ensure = "absent") which another

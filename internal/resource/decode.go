@@ -61,6 +61,11 @@ func (d *decoder) decode(r *catalog.Resource) (reflect.Value, error) {
 			}
 		}
 	}
+	for _, a := range d.schema.Attributes {
+		if _, set := r.Attributes[a.Name]; a.NameVar && !set {
+			v.Field(d.fields[a.Name]).SetString(r.Name)
+		}
+	}
 	for name, raw := range r.Attributes {
 		i, ok := d.fields[name]
 		if !ok {
@@ -76,7 +81,7 @@ func (d *decoder) decode(r *catalog.Resource) (reflect.Value, error) {
 	values := schema.Values{}
 	for i, a := range d.schema.Attributes {
 		raw, set := r.Attributes[a.Name]
-		set = set && !isNull(raw)
+		set = (set && !isNull(raw)) || a.NameVar
 		if a.Required && !set {
 			return v, fmt.Errorf("required attribute %s is missing", a.Name)
 		}

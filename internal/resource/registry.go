@@ -26,10 +26,20 @@ type definition struct {
 	ownsPath bool
 	proto    any // a pointer to the type's struct, whose tags are the schema
 	check    func(schema.Values) []*schema.AttrError
+	// uniqueAttr and singleton: see schema.Type.
+	uniqueAttr string
+	singleton  bool
 }
 
 var registry = sync.OnceValues(func() ([]*Type, error) {
-	defs := []definition{fileDef, directoryDef, symlinkDef, execDef, lineDef}
+	defs := []definition{
+		directoryDef,
+		execDef,
+		fileDef,
+		lineDef,
+		packageDef,
+		symlinkDef,
+	}
 	types := make([]*Type, 0, len(defs))
 	for _, d := range defs {
 		t, err := d.build()
@@ -84,12 +94,13 @@ func New(r *catalog.Resource) (Resource, error) {
 // Tags: attr:"name" names the attribute; doc:"…" documents it; required:"true";
 // default:"…" (parsed per type; lists are comma-separated); enum:"a,b,c";
 // format:"path|mode|duration|regexp|account|source"; autorequire:"true" (require the
-// resource that manages the path this attribute names).
+// resource that manages the path this attribute names); namevar:"true" (defaults to the
+// resource's name); sensitive:"true" (its values are always secret).
 func (d definition) build() (*Type, error) {
 	st := reflect.TypeOf(d.proto).Elem()
 	_, refreshable := d.proto.(Refresher)
 	s := &schema.Type{Name: d.name, Doc: d.doc, PathAttr: d.pathAttr, OwnsPath: d.ownsPath,
-		Refreshable: refreshable, Check: d.check}
+		Refreshable: refreshable, Check: d.check, UniqueAttr: d.uniqueAttr, Singleton: d.singleton}
 	for i := range st.NumField() {
 		f := st.Field(i)
 		name, ok := f.Tag.Lookup("attr")
@@ -102,7 +113,8 @@ func (d definition) build() (*Type, error) {
 		}
 		a := &schema.Attribute{Name: name, Type: vt, Format: schema.Format(f.Tag.Get("format")),
 			Required: f.Tag.Get("required") == "true", Doc: f.Tag.Get("doc"),
-			AutoRequire: f.Tag.Get("autorequire") == "true"}
+			AutoRequire: f.Tag.Get("autorequire") == "true", NameVar: f.Tag.Get("namevar") == "true",
+			Sensitive: f.Tag.Get("sensitive") == "true"}
 		if a.Format == schema.FormatSource {
 			a.Type = schema.String // written as a path; the language resolves it to a SourceRef
 		}

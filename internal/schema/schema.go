@@ -51,6 +51,11 @@ type Type struct {
 	// Refreshable is true when the type reacts to notifications (restart, re-run), so that
 	// notifying it means something.
 	Refreshable bool
+	// UniqueAttr names the attribute that identifies what the resource manages (a package's
+	// or a user's name): two resources of the type with the same value are an error.
+	UniqueAttr string
+	// Singleton is true when a node can have at most one resource of the type (hostname).
+	Singleton bool
 	// Check, if set, validates the combination of attributes (e.g. content and source are
 	// exclusive). It sees only attributes that are set and known.
 	Check func(Values) []*AttrError
@@ -68,6 +73,12 @@ type Attribute struct {
 	// AutoRequire makes a resource require the one that manages the path in this attribute
 	// (an exec's working directory).
 	AutoRequire bool `json:"-"`
+	// NameVar makes the attribute default to the resource's name (its block label), as a
+	// package's name does: package "squid" {}.
+	NameVar bool `json:"namevar,omitempty"`
+	// Sensitive makes every value of the attribute a secret (a password hash), whether or not
+	// the configuration marks it.
+	Sensitive bool `json:"sensitive,omitempty"`
 }
 
 // Values are the attributes of one resource as plain Go values: string, float64 or int64,

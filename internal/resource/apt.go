@@ -1,0 +1,261 @@
+package resource
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// packageManager is what the package type needs of a package system. apt (Debian, Ubuntu)
+// is the one implemented; dnf/rpm would be another.
+type packageManager interface {
+	// Query returns the installed state of the named packages, in one call.
+	Query(ctx context.Context, env *Env, names []string) (map[string]pkgState, error)
+	// Candidates returns, in one call, the version that would be installed for each name;
+	// a name the package lists do not know is absent from the map.
+	Candidates(ctx context.Context, env *Env, names []string) (map[string]string, error)
+	// ListsAge returns how long ago the package lists were refreshed (a large value if never).
+	ListsAge(env *Env) time.Duration
+	// Refresh refreshes the package lists.
+	Refresh(ctx context.Context, env *Env, lockTimeout time.Duration) error
+	// Apply performs the operations, in as few transactions as the package system allows.
+	Apply(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) error
+}
+
+// pkgState is what is installed of one package.
+type pkgState struct {
+	Installed  bool   // unpacked and configured (or half so: dpkg would finish it)
+	ConfigOnly bool   // removed, its configuration files left ("rc")
+	Held       bool   // apt-mark hold
+	Version    string // installed version, or ""
+}
+
+// pkgOp is one change to make.
+type pkgOp struct {
+	Name    string
+	Action  string // "install", "remove" or "purge"
+	Version string // for install: a specific version, or "" for the candidate
+}
+
+func (o pkgOp) String() string {
+	if o.Version != "" {
+		return o.Action + " " + o.Name + "=" + o.Version
+	}
+	return o.Action + " " + o.Name
+}
+
+// apt drives dpkg-query, apt-cache and apt-get.
+type apt struct{}
+
+// aptEnv makes apt and dpkg non-interactive and keep existing configuration files.
+var aptEnv = []string{"DEBIAN_FRONTEND=noninteractive", "APT_LISTCHANGES_FRONTEND=none", "NEEDRESTART_MODE=a", "UCF_FORCE_CONFFOLD=1"}
+
+func (apt) Query(ctx context.Context, env *Env, names []string) (map[string]pkgState, error) {
+	states := make(map[string]pkgState, len(names))
+	if len(names) == 0 {
+		return states, nil
+	}
+	argv := inRoot(env, append([]string{"dpkg-query", "-W", "-f=${Package}\t${Status}\t${Version}\n", "--"}, names...)...)
+	res, err := command{argv: argv, timeout: time.Minute}.run(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read installed packages: %w", err)
+	}
+	// dpkg-query exits 1 when some names match nothing; those are simply not installed.
+	if res.code > 1 {
+		return nil, fmt.Errorf("read installed packages: dpkg-query exited with status %d: %s", res.code, res.output())
+	}
+	sc := bufio.NewScanner(strings.NewReader(res.stdout))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		if len(f) != 3 {
+			continue
+		}
+		name, status, version := f[0], strings.Fields(f[1]), f[2]
+		if len(status) != 3 {
+			continue
+		}
+		st := pkgState{Held: status[0] == "hold"}
+		switch status[2] {
+		case "installed", "half-configured", "unpacked", "triggers-awaited", "triggers-pending":
+			st.Installed, st.Version = true, version
+		case "config-files", "half-installed":
+			st.ConfigOnly = true
+		}
+		if prev, ok := states[name]; ok && prev.Installed && !st.Installed {
+			continue // another architecture of the same name is the installed one
+		}
+		states[name] = st
+	}
+	return states, nil
+}
+
+func (apt) Candidates(ctx context.Context, env *Env, names []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	res, err := command{argv: inRoot(env, append([]string{"apt-cache", "policy", "--"}, names...)...), timeout: time.Minute}.run(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read package candidates: %w", err)
+	}
+	if res.code != 0 {
+		return nil, fmt.Errorf("read package candidates: apt-cache exited with status %d: %s", res.code, res.output())
+	}
+	var current string
+	sc := bufio.NewScanner(strings.NewReader(res.stdout))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, " ") && strings.HasSuffix(line, ":") {
+			current = strings.TrimSuffix(line, ":")
+			if i := strings.IndexByte(current, ':'); i >= 0 && !slices.Contains(names, current) {
+				current = current[:i] // "hello:amd64" asked as "hello"
+			}
+			continue
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate: "); ok && current != "" && v != "(none)" {
+			out[current] = v
+		}
+	}
+	return out, nil
+}
+
+func (apt) ListsAge(env *Env) time.Duration {
+	names, err := env.Root.ReadDir("/var/lib/apt/lists")
+	if err != nil {
+		return 1 << 62
+	}
+	var newest time.Time
+	for _, n := range names {
+		if !strings.HasSuffix(n, "_Packages") && !strings.HasSuffix(n, "Release") {
+			continue
+		}
+		if info, err := env.Root.Lstat(path.Join("/var/lib/apt/lists", n)); err == nil && info.Mtime.After(newest) {
+			newest = info.Mtime
+		}
+	}
+	if newest.IsZero() {
+		return 1 << 62
+	}
+	return time.Since(newest)
+}
+
+func (apt) Refresh(ctx context.Context, env *Env, lockTimeout time.Duration) error {
+	argv := inRoot(env, "apt-get", "-q", "-o", lockOption(lockTimeout), "update")
+	res, err := command{argv: argv, env: aptEnv, timeout: lockTimeout + 10*time.Minute}.run(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh package lists: %w", err)
+	}
+	// apt-get update exits 0 with "W: Failed to fetch" when a mirror is unreachable; the
+	// lists are then as old as before, which the caller notices.
+	if res.code != 0 || strings.Contains(res.stderr, "E: ") {
+		return aptError("refresh package lists (apt-get update)", res, lockTimeout)
+	}
+	return nil
+}
+
+func (apt) Apply(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) error {
+	var installs, removes, purges []string
+	for _, o := range ops {
+		switch o.Action {
+		case "install":
+			if o.Version != "" {
+				installs = append(installs, o.Name+"="+o.Version)
+			} else {
+				installs = append(installs, o.Name)
+			}
+		case "remove":
+			removes = append(removes, o.Name+"-")
+		case "purge":
+			purges = append(purges, o.Name+"-")
+		}
+	}
+	// One transaction installs, upgrades, downgrades and removes ("name-"); purging needs
+	// --purge, which applies to every removal of its transaction, so plain removals and
+	// purges can only share one when there are no plain removals.
+	var transactions [][]string
+	switch {
+	case len(removes) > 0 && len(purges) > 0:
+		transactions = [][]string{append(slices.Clone(installs), removes...), append([]string{"--purge"}, purges...)}
+	case len(purges) > 0:
+		transactions = [][]string{append([]string{"--purge"}, append(slices.Clone(installs), purges...)...)}
+	default:
+		transactions = [][]string{append(slices.Clone(installs), removes...)}
+	}
+	for _, t := range transactions {
+		args := []string{"apt-get", "-y", "-q", "-o", lockOption(lockTimeout),
+			"-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+			"--allow-downgrades", "install"}
+		res, err := command{argv: inRoot(env, append(args, t...)...), env: aptEnv, timeout: lockTimeout + 30*time.Minute}.run(ctx)
+		if err != nil {
+			return fmt.Errorf("apt-get install: %w", err)
+		}
+		if res.code != 0 {
+			return aptError("apt-get install "+strings.Join(t, " "), res, lockTimeout)
+		}
+	}
+	return nil
+}
+
+func lockOption(timeout time.Duration) string {
+	return fmt.Sprintf("DPkg::Lock::Timeout=%d", int(timeout.Seconds()))
+}
+
+// aptError turns apt's output into an error that says in plain words what went wrong, with
+// apt's own E: lines attached.
+func aptError(what string, res *commandResult, lockTimeout time.Duration) error {
+	out := res.stdout + "\n" + res.stderr
+	var apts []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: ") {
+			apts = append(apts, strings.TrimSpace(l))
+		}
+	}
+	says := strings.Join(apts, "; ")
+	if says == "" {
+		says = lastLines(strings.TrimSpace(out), 5)
+	}
+	var why string
+	switch {
+	case aptUnknown.MatchString(out):
+		why = "unknown package " + strings.Join(unknownPackages(out), ", ")
+	case strings.Contains(out, "Could not get lock") || strings.Contains(out, "Unable to acquire the dpkg frontend lock"):
+		why = fmt.Sprintf("another package manager (apt, unattended-upgrades) held the dpkg lock for more than %s", lockTimeout)
+	case strings.Contains(out, "Held packages were changed"):
+		why = "a held package would have to change (apt-mark unhold it, or leave it alone)"
+	case strings.Contains(out, "unmet dependencies") || strings.Contains(out, "held broken packages") || strings.Contains(out, "Unable to correct problems"):
+		why = "broken dependencies"
+	case strings.Contains(out, "Temporary failure resolving") || strings.Contains(out, "Could not resolve") ||
+		strings.Contains(out, "Failed to fetch") || strings.Contains(out, "Unable to fetch") || strings.Contains(out, "Network is unreachable"):
+		why = "the package mirror cannot be reached (no network?)"
+	default:
+		why = fmt.Sprintf("exited with status %d", res.code)
+	}
+	return fmt.Errorf("%s: %s; apt says: %s", what, why, says)
+}
+
+var aptUnknown = regexp.MustCompile(`Unable to locate package (\S+)`)
+
+func unknownPackages(out string) []string {
+	var names []string
+	for _, m := range aptUnknown.FindAllStringSubmatch(out, -1) {
+		if !slices.Contains(names, m[1]) {
+			names = append(names, m[1])
+		}
+	}
+	return names
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " / ")
+}
+
+var _ packageManager = apt{}
