@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -31,16 +32,18 @@ type Inputs struct {
 	Node        string
 	Fingerprint string
 	Facts       map[string]any
+	Vars        map[string]string // set from outside (--var)
 }
 
 type entry struct {
-	Format      string     `json:"format"`
-	Program     string     `json:"program"`
-	Dir         string     `json:"dir"`
-	Node        string     `json:"node"`
-	Fingerprint string     `json:"fingerprint"`
-	FactPaths   [][]string `json:"fact_paths"`
-	FactsHash   string     `json:"facts_hash"`
+	Format      string            `json:"format"`
+	Program     string            `json:"program"`
+	Dir         string            `json:"dir"`
+	Node        string            `json:"node"`
+	Fingerprint string            `json:"fingerprint"`
+	FactPaths   [][]string        `json:"fact_paths"`
+	FactsHash   string            `json:"facts_hash"`
+	Vars        map[string]string `json:"vars"`
 	// TextFiles are the SHA-256 of the files the language read as text, by relative path:
 	// checked on every lookup, so a change the metadata fingerprint cannot see (a read-only
 	// image rebuilt with the same times and inodes) still invalidates the entry.
@@ -80,7 +83,7 @@ func (c *Cache) Lookup(in *Inputs) *catalog.Catalog {
 	head, body, ok := bytes.Cut(data, []byte("\n"))
 	var e entry
 	if !ok || json.Unmarshal(head, &e) != nil || e.Format != entryFormat || e.Program != program() ||
-		e.Dir != in.Dir || e.Node != in.Node || e.Fingerprint != in.Fingerprint {
+		e.Dir != in.Dir || e.Node != in.Node || e.Fingerprint != in.Fingerprint || !maps.Equal(e.Vars, in.Vars) {
 		return nil
 	}
 	if h, err := factsHash(e.FactPaths, in.Facts); err != nil || h != e.FactsHash {
@@ -112,7 +115,7 @@ func (c *Cache) Store(in *Inputs, newest time.Time, factPaths [][]string, textFi
 		return err
 	}
 	head, err := json.Marshal(entry{Format: entryFormat, Program: program(), Dir: in.Dir, Node: in.Node,
-		Fingerprint: in.Fingerprint, FactPaths: factPaths, FactsHash: fh, TextFiles: textFiles})
+		Fingerprint: in.Fingerprint, FactPaths: factPaths, FactsHash: fh, TextFiles: textFiles, Vars: in.Vars})
 	if err != nil {
 		return err
 	}

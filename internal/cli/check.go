@@ -17,6 +17,7 @@ import (
 
 func newCheck(s *streams) *cobra.Command {
 	var node, factsFile, factsDir string
+	var vars map[string]string
 	cmd := &cobra.Command{
 		Use:   "check CONFIG_DIR",
 		Short: "Find every mistake in a config repository, for every node of the inventory",
@@ -36,6 +37,9 @@ Exit status 0 when everything is valid, 1 otherwise.`,
 			if cfg == nil {
 				_ = lang.WriteDiagnostics(s.stderr, loadDiags, nil)
 				return fail("%s: %s", args[0], countErrors(loadDiags))
+			}
+			if err := cfg.SetVars(vars); err != nil {
+				return &usageError{err}
 			}
 			nodes := cfg.Nodes()
 			if node != "" {
@@ -82,6 +86,7 @@ Exit status 0 when everything is valid, 1 otherwise.`,
 	}
 	cmd.Flags().StringVar(&node, "node", "", "check only this node")
 	cmd.Flags().StringVar(&factsFile, "facts", "", "facts of --node, from this JSON `file`")
+	registerVars(cmd, &vars)
 	cmd.Flags().StringVar(&factsDir, "facts-dir", "", "`directory` of NODE.json facts files, for the nodes that have one")
 	return cmd
 }

@@ -28,11 +28,18 @@ func fail(format string, args ...any) error {
 type nodeFlags struct {
 	node      string
 	factsFile string
+	vars      map[string]string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.node, "node", "", "compile for this node name (default: this machine's hostname fact)")
 	cmd.Flags().StringVar(&f.factsFile, "facts", "", "read the node's facts from this JSON `file` instead of gathering this machine's")
+	registerVars(cmd, &f.vars)
+}
+
+// registerVars adds --var NAME=VALUE, repeatable.
+func registerVars(cmd *cobra.Command, vars *map[string]string) {
+	cmd.Flags().StringToStringVar(vars, "var", nil, "set a declared variable, above the inventory and node blocks: `NAME=VALUE` (repeatable; HCL syntax for non-strings, e.g. --var 'sites=[\"a\"]')")
 }
 
 // loadConfig parses the repository, printing every problem.
@@ -130,6 +137,7 @@ func (f *nodeFlags) prepare(s *streams, dir string, cache *catcache.Cache) (*cat
 	var newest time.Time
 	if cache != nil {
 		if in, newest, err = catcache.NewInputs(dir, node, fs); err == nil {
+			in.Vars = f.vars
 			if cat := cache.Lookup(in); cat != nil {
 				return cat, nil
 			}
@@ -143,6 +151,9 @@ func (f *nodeFlags) prepare(s *streams, dir string, cache *catcache.Cache) (*cat
 	cfg, err := loadConfig(s, dir)
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.SetVars(f.vars); err != nil {
+		return nil, &usageError{err}
 	}
 	cat, err := compile(s, cfg, node, fs)
 	if err != nil {

@@ -26,6 +26,7 @@ type Config struct {
 	files     *sourceFiles
 	templates map[string]parsedTemplate // guarded by files.mu
 	bodies    []hcl.Body                // the parsed files, for FactReferences
+	overrides map[string]cty.Value      // --var, see SetVars
 }
 
 // variable is a `variable "NAME" {}` block.

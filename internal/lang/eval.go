@@ -147,7 +147,7 @@ func (e *evaluator) nodeValue() cty.Value {
 func (e *evaluator) run() *catalog.Catalog {
 	row := e.inventoryRow()
 	defaults, inv := e.baseVariables(row)
-	early := mergeVars(defaults, inv)
+	early := mergeVars(defaults, inv, e.cfg.overrides)
 	matched, uncertain := e.matchNodes(early, row)
 	if len(matched) == 0 {
 		return nil
@@ -264,7 +264,7 @@ func (e *evaluator) matchNodes(vars cty.Value, row *inventoryRow) ([]*nodeBlock,
 }
 
 // nodeVariables merges, lowest precedence first: declared defaults, the vars of every
-// matching node block (in file order), the node's inventory row. Sensitive variables are
+// matching node block (in file order), the node's inventory row, --var (SetVars). Sensitive variables are
 // marked; a declared variable without any value is an error.
 func (e *evaluator) nodeVariables(matched []*nodeBlock, defaults, inv map[string]cty.Value, early cty.Value) cty.Value {
 	ctx := &hcl.EvalContext{
@@ -312,6 +312,9 @@ func (e *evaluator) nodeVariables(matched []*nodeBlock, defaults, inv map[string
 		}
 	}
 	for k, v := range inv {
+		merged[k] = v
+	}
+	for k, v := range e.cfg.overrides {
 		merged[k] = v
 	}
 	for _, name := range e.cfg.varOrder {
