@@ -3,19 +3,25 @@ GO            ?= go
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 BIN           := bin/satchel
 
-.PHONY: all build check deps fmt-check vet lint tidy-check test example fuzz bench bench-peers clean
+.PHONY: all build check deps systest-image fmt-check vet lint tidy-check test example fuzz bench bench-peers clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/satchel
 
-## check: everything CI checks: formatting, vet, lint (staticcheck, depguard layers), tidy, tests with -race
-check: deps fmt-check vet lint tidy-check test
+## check: everything CI checks: formatting, vet, lint (staticcheck, depguard layers), tidy, tests with -race,
+## system tests in containers included: with SATCHEL_SYSTEST=1 they fail, never skip, if they cannot run
+check: export SATCHEL_SYSTEST := 1
+check: deps systest-image fmt-check vet lint tidy-check test
 
 ## deps: install what the tests need on a fresh Debian machine (idempotent)
 deps:
 	./scripts/deps.sh
+
+## systest-image: build (about 30 s) or reuse the Debian image that system tests boot (internal/systest)
+systest-image:
+	./scripts/test-image.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -33,6 +39,7 @@ tidy-check:
 		echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; diff -u /tmp/satchel-go.mod.bak go.mod; \
 		cp /tmp/satchel-go.mod.bak go.mod; cp /tmp/satchel-go.sum.bak go.sum; exit 1; fi
 
+## test: every test; system tests (internal/systest containers) are skipped where root or the image is missing
 test:
 	$(GO) test -race -count=1 ./...
 

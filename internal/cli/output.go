@@ -67,11 +67,14 @@ func symbol(r *report.Resource) string {
 		return "-"
 	}
 	for _, c := range r.Changes {
-		if c.Attribute == "ensure" && c.To == "present" {
-			return "+"
+		if c.Attribute != "ensure" {
+			continue
 		}
-		if c.Attribute == "ensure" && c.To == "absent" {
+		switch {
+		case c.To == "absent" || c.To == "purged":
 			return "x"
+		case c.From == "absent":
+			return "+"
 		}
 	}
 	return "~"
