@@ -61,6 +61,8 @@ func printReport(w io.Writer, rep *report.Report, diffs bool) {
 
 func symbol(r *report.Resource) string {
 	switch r.Status {
+	case report.Unchanged:
+		return " " // listed only for its notes
 	case report.Failed:
 		return "!"
 	case report.Skipped:

@@ -754,6 +754,7 @@ func (e *evaluator) build() *catalog.Catalog {
 		e.resolveReferences(inst)
 	}
 	e.addPathEdges()
+	e.addReferEdges()
 	e.checkIdentities()
 	byAddr := map[string]*instance{}
 	for _, inst := range e.instances {
@@ -793,6 +794,38 @@ func (e *evaluator) build() *catalog.Catalog {
 		return nil
 	}
 	return cat
+}
+
+// addReferEdges makes a resource require the resources its attributes name (a file owned by
+// "teacher" requires user.teacher, a user in group "staff" requires group.staff), when the
+// node has them: an account must exist before anything can belong to it.
+func (e *evaluator) addReferEdges() {
+	byName := map[string]*instance{} // TYPE + "\x00" + identity
+	for _, inst := range e.instances {
+		t := inst.block.typ
+		if v, ok := inst.known[t.UniqueAttr].(string); ok && t.UniqueAttr != "" && inst.known["ensure"] != "absent" {
+			byName[t.Name+"\x00"+v] = inst
+		}
+	}
+	for _, inst := range e.instances {
+		for _, spec := range inst.block.typ.Attributes {
+			if spec.Refers == "" {
+				continue
+			}
+			var names []string
+			switch v := inst.known[spec.Name].(type) {
+			case string:
+				names = []string{v}
+			case []string:
+				names = v
+			}
+			for _, n := range names {
+				if target, ok := byName[spec.Refers+"\x00"+n]; ok && target != inst {
+					inst.require = append(inst.require, target.address)
+				}
+			}
+		}
+	}
 }
 
 // checkIdentities rejects two resources managing the same thing (two package blocks for one

@@ -18,8 +18,8 @@ type Directory struct {
 	Path   string  `attr:"path" required:"true" format:"path" doc:"Absolute path of the directory."`
 	Ensure string  `attr:"ensure" default:"present" enum:"present,absent" doc:"present: the directory exists; absent: it is removed (only if empty, unless force is set)."`
 	Mode   *string `attr:"mode" format:"mode" doc:"Permission bits in octal, e.g. \"0755\". Unset: new directories get 0755 and existing ones keep theirs."`
-	Owner  *string `attr:"owner" format:"account" doc:"Owning user (name or uid). Unset: not managed."`
-	Group  *string `attr:"group" format:"account" doc:"Owning group (name or gid). Unset: not managed."`
+	Owner  *string `attr:"owner" format:"account" refers:"user" doc:"Owning user (name or uid). Unset: not managed."`
+	Group  *string `attr:"group" format:"account" refers:"group" doc:"Owning group (name or gid). Unset: not managed."`
 	Purge  bool    `attr:"purge" default:"false" doc:"Remove everything below the directory that this catalog does not manage (removed files are backed up)."`
 	Force  bool    `attr:"force" default:"false" doc:"With ensure = absent, remove the directory and all its content; with present, replace a file or symlink found at the path."`
 }

@@ -24,8 +24,8 @@ type File struct {
 	Content *string    `attr:"content" doc:"The whole content, as text. Use template() to render one, file() to read one from files/."`
 	Source  *SourceRef `attr:"source" format:"source" doc:"A file under files/ to copy, for large or binary content; compared by SHA-256."`
 	Mode    *string    `attr:"mode" format:"mode" doc:"Permission bits in octal, e.g. \"0644\". Unset: new files get 0644 and existing ones keep theirs."`
-	Owner   *string    `attr:"owner" format:"account" doc:"Owning user (name or uid). Unset: not managed."`
-	Group   *string    `attr:"group" format:"account" doc:"Owning group (name or gid). Unset: not managed."`
+	Owner   *string    `attr:"owner" format:"account" refers:"user" doc:"Owning user (name or uid). Unset: not managed."`
+	Group   *string    `attr:"group" format:"account" refers:"group" doc:"Owning group (name or gid). Unset: not managed."`
 	Backup  bool       `attr:"backup" default:"true" doc:"Keep the previous content in the backup store before replacing or removing it."`
 	Force   bool       `attr:"force" default:"false" doc:"Replace a directory found at the path (its content is removed). Symlinks are always replaced."`
 }

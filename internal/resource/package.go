@@ -181,45 +181,45 @@ func (p *Package) CheckApplyBatch(ctx context.Context, env *Env, members []Resou
 // plan decides what to do for one package and records the change in res. listsFresh says
 // whether a package missing from the lists is unknown for sure, or only until they are
 // refreshed (in a plan).
-func (q *Package) plan(candidates map[string]string, res *Result, listsFresh bool) (*pkgOp, error) {
-	st := q.state
-	wantInstalled := q.Ensure != "absent" && q.Ensure != "purged"
-	if st.Held && !q.satisfied(candidates[q.Name]) {
-		return nil, fmt.Errorf("package %s is held (apt-mark hold) at %s; unhold it or stop managing it", q.Name, q.describe())
+func (p *Package) plan(candidates map[string]string, res *Result, listsFresh bool) (*pkgOp, error) {
+	st := p.state
+	wantInstalled := p.Ensure != "absent" && p.Ensure != "purged"
+	if st.Held && !p.satisfied(candidates[p.Name]) {
+		return nil, fmt.Errorf("package %s is held (apt-mark hold) at %s; unhold it or stop managing it", p.Name, p.describe())
 	}
-	if wantInstalled && !st.Installed || q.Ensure == "latest" {
-		if candidates[q.Name] == "" {
+	if wantInstalled && !st.Installed || p.Ensure == "latest" {
+		if candidates[p.Name] == "" {
 			if listsFresh {
-				return nil, fmt.Errorf("unknown package %s: apt knows no package of that name (even after refreshing its lists)", q.Name)
+				return nil, fmt.Errorf("unknown package %s: apt knows no package of that name (even after refreshing its lists)", p.Name)
 			}
-			res.Add("ensure", q.describe(), q.Ensure+" (not in the current package lists: apply refreshes them first)")
+			res.Add("ensure", p.describe(), p.Ensure+" (not in the current package lists: apply refreshes them first)")
 			return nil, nil
 		}
 	}
 	switch {
-	case q.Ensure == "installed" && !st.Installed:
-		res.Add("ensure", q.describe(), "installed ("+candidates[q.Name]+")")
-		return &pkgOp{Name: q.Name, Action: "install"}, nil
-	case q.Ensure == "latest" && st.Version != candidates[q.Name]:
-		res.Add("version", q.describe(), candidates[q.Name])
-		return &pkgOp{Name: q.Name, Action: "install", Version: candidates[q.Name]}, nil
-	case wantInstalled && q.Ensure != "installed" && q.Ensure != "latest" && st.Version != q.Ensure:
-		res.Add("version", q.describe(), q.Ensure)
-		return &pkgOp{Name: q.Name, Action: "install", Version: q.Ensure}, nil
-	case q.Ensure == "absent" && st.Installed:
-		res.Add("ensure", q.describe(), "absent")
-		return &pkgOp{Name: q.Name, Action: "remove"}, nil
-	case q.Ensure == "purged" && (st.Installed || st.ConfigOnly):
-		res.Add("ensure", q.describe(), "purged")
-		return &pkgOp{Name: q.Name, Action: "purge"}, nil
+	case p.Ensure == "installed" && !st.Installed:
+		res.Add("ensure", p.describe(), "installed ("+candidates[p.Name]+")")
+		return &pkgOp{Name: p.Name, Action: "install"}, nil
+	case p.Ensure == "latest" && st.Version != candidates[p.Name]:
+		res.Add("version", p.describe(), candidates[p.Name])
+		return &pkgOp{Name: p.Name, Action: "install", Version: candidates[p.Name]}, nil
+	case wantInstalled && p.Ensure != "installed" && p.Ensure != "latest" && st.Version != p.Ensure:
+		res.Add("version", p.describe(), p.Ensure)
+		return &pkgOp{Name: p.Name, Action: "install", Version: p.Ensure}, nil
+	case p.Ensure == "absent" && st.Installed:
+		res.Add("ensure", p.describe(), "absent")
+		return &pkgOp{Name: p.Name, Action: "remove"}, nil
+	case p.Ensure == "purged" && (st.Installed || st.ConfigOnly):
+		res.Add("ensure", p.describe(), "purged")
+		return &pkgOp{Name: p.Name, Action: "purge"}, nil
 	}
 	return nil, nil
 }
 
 // satisfied reports whether the current state is the desired one.
-func (q *Package) satisfied(candidate string) bool {
-	st := q.state
-	switch q.Ensure {
+func (p *Package) satisfied(candidate string) bool {
+	st := p.state
+	switch p.Ensure {
 	case "installed":
 		return st.Installed
 	case "latest":
@@ -229,15 +229,15 @@ func (q *Package) satisfied(candidate string) bool {
 	case "purged":
 		return !st.Installed && !st.ConfigOnly
 	}
-	return st.Installed && st.Version == q.Ensure
+	return st.Installed && st.Version == p.Ensure
 }
 
 // describe says what is installed, for changes and messages.
-func (q *Package) describe() string {
+func (p *Package) describe() string {
 	switch {
-	case q.state.Installed:
-		return "installed (" + q.state.Version + ")"
-	case q.state.ConfigOnly:
+	case p.state.Installed:
+		return "installed (" + p.state.Version + ")"
+	case p.state.ConfigOnly:
 		return "removed, configuration kept"
 	}
 	return "absent"
@@ -284,7 +284,7 @@ func minDuration(pkgs []*Package, get func(*Package) string) time.Duration {
 }
 
 // String names the package for messages.
-func (q *Package) String() string { return "package " + strings.TrimSpace(q.Name) }
+func (p *Package) String() string { return "package " + strings.TrimSpace(p.Name) }
 
 var (
 	_ Batcher    = (*Package)(nil)

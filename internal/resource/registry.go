@@ -36,9 +36,14 @@ var registry = sync.OnceValues(func() ([]*Type, error) {
 		directoryDef,
 		execDef,
 		fileDef,
+		groupDef,
+		hostnameDef,
 		lineDef,
 		packageDef,
+		serviceDef,
 		symlinkDef,
+		timerDef,
+		userDef,
 	}
 	types := make([]*Type, 0, len(defs))
 	for _, d := range defs {
@@ -95,7 +100,8 @@ func New(r *catalog.Resource) (Resource, error) {
 // default:"…" (parsed per type; lists are comma-separated); enum:"a,b,c";
 // format:"path|mode|duration|regexp|account|source"; autorequire:"true" (require the
 // resource that manages the path this attribute names); namevar:"true" (defaults to the
-// resource's name); sensitive:"true" (its values are always secret).
+// resource's name); sensitive:"true" (its values are always secret); refers:"TYPE" (its
+// values name resources of that type, which the resource then requires).
 func (d definition) build() (*Type, error) {
 	st := reflect.TypeOf(d.proto).Elem()
 	_, refreshable := d.proto.(Refresher)
@@ -114,7 +120,7 @@ func (d definition) build() (*Type, error) {
 		a := &schema.Attribute{Name: name, Type: vt, Format: schema.Format(f.Tag.Get("format")),
 			Required: f.Tag.Get("required") == "true", Doc: f.Tag.Get("doc"),
 			AutoRequire: f.Tag.Get("autorequire") == "true", NameVar: f.Tag.Get("namevar") == "true",
-			Sensitive: f.Tag.Get("sensitive") == "true"}
+			Sensitive: f.Tag.Get("sensitive") == "true", Refers: f.Tag.Get("refers")}
 		if a.Format == schema.FormatSource {
 			a.Type = schema.String // written as a path; the language resolves it to a SourceRef
 		}

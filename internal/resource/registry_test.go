@@ -21,7 +21,7 @@ func TestTypes(t *testing.T) {
 	if !slices.IsSorted(names) {
 		t.Errorf("Types() = %q, not sorted", names)
 	}
-	for _, want := range []string{"directory", "exec", "file", "line", "package", "symlink"} {
+	for _, want := range []string{"directory", "exec", "file", "hostname", "line", "package", "service", "symlink", "timer"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("Types() = %q, missing %q", names, want)
 		}

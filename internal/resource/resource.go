@@ -97,6 +97,9 @@ type SourceRef struct {
 type Result struct {
 	Changes []*report.Change
 	Diff    string
+	// Notes are remarks for the operator that are neither changes nor errors: "running: not
+	// applicable under --root".
+	Notes []string
 }
 
 // Changed reports whether anything differed.
@@ -110,6 +113,11 @@ func (r *Result) Add(attr, from, to string) {
 // Addf records that attr differs, formatting both values with %v.
 func (r *Result) Addf(attr string, from, to any) {
 	r.Add(attr, fmt.Sprint(from), fmt.Sprint(to))
+}
+
+// Note records a remark that is neither a change nor an error.
+func (r *Result) Note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
 // Redacted is shown instead of a sensitive value.

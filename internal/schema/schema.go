@@ -79,6 +79,10 @@ type Attribute struct {
 	// Sensitive makes every value of the attribute a secret (a password hash), whether or not
 	// the configuration marks it.
 	Sensitive bool `json:"sensitive,omitempty"`
+	// Refers names a resource type whose resources this attribute's values name (a file's
+	// owner names a user): the resource requires the one of that type with that name, if
+	// the catalog has it, as Puppet's autorequire does.
+	Refers string `json:"refers,omitempty"`
 }
 
 // Values are the attributes of one resource as plain Go values: string, float64 or int64,
