@@ -47,9 +47,9 @@ test:
 example: build
 	@root=$${EXAMPLE_ROOT:-$$(mktemp -d /tmp/satchel-example.XXXXXX)}; set -e; \
 	echo "== first run: converge school-001 into $$root"; \
-	$(BIN) apply --root $$root --state-dir $$root.state --node school-001 --facts examples/school-server/facts/school-001.json examples/school-server; \
+	$(BIN) apply --root $$root --state-dir $$root.state --node school-001 --facts examples/school-server/facts/school-001.json --var manage_system=false examples/school-server; \
 	echo; echo "== second run: nothing to change (--detailed-exitcode exits 0 only when nothing changed)"; \
-	$(BIN) apply --root $$root --state-dir $$root.state --node school-001 --facts examples/school-server/facts/school-001.json --detailed-exitcode examples/school-server; \
+	$(BIN) apply --root $$root --state-dir $$root.state --node school-001 --facts examples/school-server/facts/school-001.json --var manage_system=false --detailed-exitcode examples/school-server; \
 	echo; echo "The converged tree is in $$root (satchel's own state, backups included, in $$root.state); try: find $$root -type f | sort"
 
 ## fuzz: run every fuzz target for a short while

@@ -36,6 +36,24 @@ variable "wifi_passphrase" {
   description = "Staff wifi passphrase; never shown in plans, diffs or reports."
 }
 
+variable "manage_system" {
+  type        = bool
+  default     = true
+  description = "Install packages, run services, create the accounts and set the hostname. false prepares only the files, for instance into an image directory that has no Debian in it yet (make example does)."
+}
+
+variable "domain" {
+  type    = string
+  default = "schools.example.org"
+}
+
+variable "teacher_password_hash" {
+  type        = string
+  sensitive   = true
+  default     = "!"
+  description = "crypt(3) hash of the teacher account's password, as mkpasswd makes; \"!\" keeps the account locked (log in with a key)."
+}
+
 variable "ntp_servers" {
   type    = list(string)
   default = ["0.debian.pool.ntp.org", "1.debian.pool.ntp.org"]
@@ -47,13 +65,16 @@ locals {
   sites        = distinct(concat(local.common_sites, var.allowed_sites))
 }
 
-# Every machine gets the base role.
+# Every machine gets the base role, and, unless only files are wanted, its system side.
 node "*" {
   role "base" {
     banner = "${var.school_name} - school server ${node.name}"
   }
   role "ntp" {
     servers = var.ntp_servers
+  }
+  role "base_system" {
+    when = var.manage_system
   }
 }
 
@@ -67,5 +88,8 @@ node "school-*" {
   }
   role "content" {
     languages = distinct(["en", var.language])
+  }
+  role "web_filter_system" {
+    when = var.manage_system
   }
 }

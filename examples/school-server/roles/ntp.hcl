@@ -12,12 +12,5 @@ role "ntp" {
   file "timesyncd" {
     path    = "/etc/systemd/timesyncd.conf.d/school.conf"
     content = "[Time]\nNTP=${join(" ", param.servers)}\n"
-    notify  = [exec.restart_timesyncd]
-  }
-
-  exec "restart_timesyncd" {
-    command      = "systemctl restart systemd-timesyncd"
-    onlyif       = "test -d /run/systemd/system && systemctl is-active --quiet systemd-timesyncd"
-    refresh_only = true
   }
 }

@@ -19,21 +19,12 @@ role "web_filter" {
   file "allowed_sites" {
     path    = "/etc/squid/allowed-sites.txt"
     content = join("\n", concat(sort(param.allowed_sites), [""]))
-    notify  = [exec.squid_reconfigure]
   }
 
   file "squid_conf" {
     path    = "/etc/squid/squid.conf"
     mode    = "0644"
     content = template("squid.conf.tmpl", { lan = param.lan, port = param.port })
-    notify  = [exec.squid_reconfigure]
-  }
-
-  # Reload squid when its configuration changed, if it is running on this machine.
-  exec "squid_reconfigure" {
-    command      = "squid -k reconfigure"
-    onlyif       = "pidof squid >/dev/null"
-    refresh_only = true
   }
 
   directory "school_etc" {
