@@ -65,5 +65,10 @@ bench:
 bench-peers:
 	./bench/peers/bench.sh
 
+## bench-packages: Satchel beside `puppet apply` installing 10 small packages, a fresh container each (root; RUNS=5)
+.PHONY: bench-packages
+bench-packages:
+	./bench/packages/bench.sh
+
 clean:
 	rm -rf bin

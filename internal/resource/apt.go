@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -21,8 +22,9 @@ type packageManager interface {
 	Candidates(ctx context.Context, env *Env, names []string) (map[string]string, error)
 	// ListsAge returns how long ago the package lists were refreshed (a large value if never).
 	ListsAge(env *Env) time.Duration
-	// Refresh refreshes the package lists.
-	Refresh(ctx context.Context, env *Env, lockTimeout time.Duration) error
+	// Refresh refreshes the package lists. It returns the warnings of a refresh that
+	// partly failed (a mirror unreachable) but left usable lists.
+	Refresh(ctx context.Context, env *Env, lockTimeout time.Duration) (warnings string, err error)
 	// Apply performs the operations, in as few transactions as the package system allows.
 	Apply(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) error
 }
@@ -124,12 +126,20 @@ func (apt) Candidates(ctx context.Context, env *Env, names []string) (map[string
 	return out, nil
 }
 
+// updateStamp is touched after every successful refresh, as Debian's daily apt job does: apt
+// leaves a list file alone when the mirror's copy has not changed, so the lists' own times
+// can be old right after a refresh.
+const updateStamp = "/var/lib/apt/periodic/update-success-stamp"
+
 func (apt) ListsAge(env *Env) time.Duration {
+	var newest time.Time
+	if info, err := env.Root.Lstat(updateStamp); err == nil {
+		newest = info.Mtime
+	}
 	names, err := env.Root.ReadDir("/var/lib/apt/lists")
-	if err != nil {
+	if err != nil && newest.IsZero() {
 		return 1 << 62
 	}
-	var newest time.Time
 	for _, n := range names {
 		if !strings.HasSuffix(n, "_Packages") && !strings.HasSuffix(n, "Release") {
 			continue
@@ -144,18 +154,51 @@ func (apt) ListsAge(env *Env) time.Duration {
 	return time.Since(newest)
 }
 
-func (apt) Refresh(ctx context.Context, env *Env, lockTimeout time.Duration) error {
+func (apt) Refresh(ctx context.Context, env *Env, lockTimeout time.Duration) (string, error) {
 	argv := inRoot(env, "apt-get", "-q", "-o", lockOption(lockTimeout), "update")
 	res, err := command{argv: argv, env: aptEnv, timeout: lockTimeout + 10*time.Minute}.run(ctx)
 	if err != nil {
-		return fmt.Errorf("refresh package lists: %w", err)
+		return "", fmt.Errorf("refresh package lists: %w", err)
 	}
-	// apt-get update exits 0 with "W: Failed to fetch" when a mirror is unreachable; the
-	// lists are then as old as before, which the caller notices.
 	if res.code != 0 || strings.Contains(res.stderr, "E: ") {
-		return aptError("refresh package lists (apt-get update)", res, lockTimeout)
+		return "", aptError("refresh package lists (apt-get update)", res, lockTimeout)
 	}
-	return nil
+	// apt-get update exits 0 with "W: Failed to fetch" when a mirror is unreachable: the
+	// lists of the other sources are fresh, but a package may be missing because of it.
+	var warnings []string
+	for _, l := range strings.Split(res.stderr, "\n") {
+		if strings.HasPrefix(l, "W: ") {
+			warnings = append(warnings, strings.TrimSpace(l))
+		}
+	}
+	if len(warnings) == 0 {
+		if err := touch(env, updateStamp); err != nil {
+			return "", fmt.Errorf("refresh package lists: %w", err)
+		}
+	}
+	return strings.Join(warnings, "; "), nil
+}
+
+// touch creates or updates an empty marker file inside the root.
+func touch(env *Env, p string) error {
+	if err := makeParents(env, mustMissingParents(env, p)); err != nil {
+		return err
+	}
+	f, err := env.Root.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	err = f.Close()
+	if err == nil {
+		err = os.Chtimes(f.Name(), now, now)
+	}
+	return err
+}
+
+func mustMissingParents(env *Env, p string) []string {
+	missing, _ := missingParents(env, p)
+	return missing
 }
 
 func (apt) Apply(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) error {

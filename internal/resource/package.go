@@ -120,8 +120,9 @@ func (p *Package) CheckApplyBatch(ctx context.Context, env *Env, members []Resou
 	updateAge := minDuration(pkgs, func(q *Package) string { return q.UpdateAge })
 	stale := pm.ListsAge(env) > updateAge
 	unknown := slices.ContainsFunc(needCandidate, func(n string) bool { return candidates[n] == "" })
+	var refreshWarnings string
 	if apply && len(needCandidate) > 0 && (stale || unknown) {
-		if err := pm.Refresh(ctx, env, lockTimeout); err != nil {
+		if refreshWarnings, err = pm.Refresh(ctx, env, lockTimeout); err != nil {
 			return failAll(err)
 		}
 		if candidates, err = pm.Candidates(ctx, env, needCandidate); err != nil {
@@ -134,6 +135,9 @@ func (p *Package) CheckApplyBatch(ctx context.Context, env *Env, members []Resou
 	opOf := map[string]int{}
 	for i, q := range pkgs {
 		op, err := q.plan(candidates, results[i], apply)
+		if err != nil && refreshWarnings != "" && candidates[q.Name] == "" {
+			err = fmt.Errorf("%w (apt-get update warned: %s)", err, refreshWarnings)
+		}
 		if err != nil {
 			errs[i] = err
 			continue

@@ -196,3 +196,27 @@ func TestPackagePlanChangesNothing(t *testing.T) {
 		t.Errorf("plan removed cron: %q", st)
 	}
 }
+
+// A refresh is remembered even when no list file changed (apt leaves unchanged lists alone):
+// lists that are older than update_age but were just refreshed are not refreshed again.
+func TestPackageListsRefreshedOnce(t *testing.T) {
+	t.Parallel()
+	c := Available(t).Boot(t)
+	c.InstallSatchel(t)
+	c.WriteFile(t, "/usr/local/sbin/apt-get", []byte(aptShim), 0o755)
+	// Lists three days old, as on a machine whose mirror has not changed since.
+	c.MustExec(t, "sh", "-c", "touch -d '3 days ago' /var/lib/apt/lists/* && rm -f /var/lib/apt/periodic/update-success-stamp")
+	for i, pkg := range []string{"hello", "tree"} {
+		out, code := applyConfig(t, c, `node "n" {
+  package "`+pkg+`" {}
+}
+`)
+		if code != 2 {
+			t.Fatalf("run %d exited %d:\n%s", i+1, code, out)
+		}
+	}
+	calls, _, _ := c.Exec(t, "cat", "/var/log/apt-get-calls")
+	if n := strings.Count(calls, " update"); n != 1 {
+		t.Errorf("apt-get update ran %d times, want once (the first run's lists were stale; the second's were just refreshed):\n%s", n, calls)
+	}
+}
