@@ -1,6 +1,9 @@
 package systest
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -218,5 +221,58 @@ func TestPackageListsRefreshedOnce(t *testing.T) {
 	calls, _, _ := c.Exec(t, "cat", "/var/log/apt-get-calls")
 	if n := strings.Count(calls, " update"); n != 1 {
 		t.Errorf("apt-get update ran %d times, want once (the first run's lists were stale; the second's were just refreshed):\n%s", n, calls)
+	}
+}
+
+// buildLockHolder builds testdata/lockholder, statically, for the containers.
+func buildLockHolder(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "lockholder")
+	cmd := exec.Command("go", "build", "-o", out, "./testdata/lockholder")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build lockholder: %v\n%s", err, b)
+	}
+	return out
+}
+
+// While another package manager holds the dpkg lock, satchel waits lock_timeout for it, then
+// fails the packages with a message that says so; the rest of the run goes on.
+func TestPackageWaitsForTheDpkgLock(t *testing.T) {
+	t.Parallel()
+	holder := buildLockHolder(t)
+	c := Available(t).Boot(t)
+	c.InstallSatchel(t)
+	c.CopyIn(t, holder, "/usr/local/bin/lockholder")
+	c.MustExec(t, "systemd-run", "--unit=holder", "/usr/local/bin/lockholder", "/var/lib/dpkg/lock-frontend", "60s")
+	c.MustExec(t, "sh", "-c", "for i in $(seq 50); do systemctl is-active -q holder && exit 0; sleep 0.1; done; exit 1")
+	out, code := applyConfig(t, c, `node "n" {
+  package "hello" {
+    lock_timeout = "2s"
+  }
+  file "f" {
+    path    = "/etc/f"
+    content = "x\n"
+  }
+}
+`)
+	if code != 6 {
+		t.Fatalf("exited %d, want 6:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"! package.hello failed",
+		"another package manager (apt, unattended-upgrades) held the dpkg lock for more than 2s",
+		"+ file.f",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	c.MustExec(t, "systemctl", "stop", "holder")
+	if out, code := applyConfig(t, c, `node "n" {
+  package "hello" {}
+}
+`); code != 2 {
+		t.Errorf("after the lock was released: exit %d\n%s", code, out)
 	}
 }
