@@ -13,8 +13,19 @@
 //
 // It compares the current state with the desired one and returns the differences; with
 // apply set it also converges. Check and apply share one code path, so `satchel plan` cannot
-// drift from `satchel apply`. A type that can be notified (restart a service, re-run a
-// command) also implements Refresher.
+// drift from `satchel apply`. Optional traits refine how the engine drives a type:
+// Refresher (it can be notified: restart a service, re-run a command), Serial (one at a time:
+// commands, account tools), Batcher and Prefetcher (converged together: packages, one apt
+// transaction for many), PathManager (paths it manages besides its path attribute).
+//
+// # The types
+//
+// File level: file, directory, symlink, line, exec. System level: package (apt and dpkg,
+// behind a packageManager interface that rpm/dnf could implement), service and timer
+// (systemd; without a running systemd, as under --root, through systemctl --root), user and
+// group (the shadow tools, which take --root), hostname. System tools run through command:
+// a clean environment, their own process group, a timeout, and their output kept for errors;
+// under --root they act on the root (chroot, --root), never on the host.
 //
 // # Safety
 //
