@@ -84,3 +84,49 @@ func TestBatchesAreAsFewAsTheGraphAllows(t *testing.T) {
 		t.Errorf("statuses: after_nope %s, a %s, c %s", got["file.after_nope"].Status, got["exec.pkg_a"].Status, got["exec.pkg_c"].Status)
 	}
 }
+
+// cancellingResource interrupts the run while it runs, as Ctrl-C would.
+type cancellingResource struct{ cancel context.CancelFunc }
+
+func (c *cancellingResource) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*resource.Result, error) {
+	c.cancel()
+	return &resource.Result{}, nil
+}
+
+// An interrupted run with packages held for their batch skips them and what depends on them,
+// and still returns a complete report.
+func TestInterruptWhileABatchIsHeld(t *testing.T) {
+	t.Parallel()
+	e, _ := env(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var batches [][]string
+	var mu sync.Mutex
+	newRes := func(r *catalog.Resource) (resource.Resource, error) {
+		switch r.Name {
+		case "pkg_a":
+			return &recordingBatcher{name: "a", batches: &batches, mu: &mu}, nil
+		case "stop":
+			return &cancellingResource{cancel: cancel}, nil
+		}
+		return resource.New(r)
+	}
+	cat := newCatalog(
+		res(t, "exec.pkg_a", map[string]any{"command": "true"}),
+		res(t, "exec.stop", map[string]any{"command": "true"}),
+		res(t, "file.svc", map[string]any{"path": "/svc", "content": "x"}, requires("exec.pkg_a")),
+	)
+	rep := engine.Run(ctx, cat, engine.Options{Env: e, New: newRes, Parallel: 2})
+	got := statuses(rep)
+	if len(rep.Resources) != 3 || rep.Summary.Total != 3 {
+		t.Fatalf("report has %d resources: %+v", len(rep.Resources), rep.Summary)
+	}
+	if len(batches) != 0 {
+		t.Errorf("a batch ran after the interrupt: %v", batches)
+	}
+	for _, a := range []string{"exec.pkg_a", "file.svc"} {
+		if got[a].Status != report.Skipped || !strings.Contains(got[a].Error, "interrupted") {
+			t.Errorf("%s = %+v, want skipped: interrupted", a, got[a])
+		}
+	}
+}

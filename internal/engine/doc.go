@@ -14,8 +14,8 @@
 // Resources that are resource.Batcher (packages) are held back as they become ready and
 // handed out together, as one task, only when nothing else can run: a run's independent
 // package changes then go to the package manager in as few transactions as the graph allows
-// (one apt-get install for twenty packages, not twenty). Their state is read for the whole
-// catalog before the run (resource.Prefetcher: one dpkg-query).
+// (one apt-get install for twenty packages, not twenty), and their state is read once per
+// batch (one dpkg-query).
 //
 // Failures stay local: a resource that fails marks everything that depends on it, directly or
 // not, as skipped with the cause, and the run goes on with the rest. A resource that changed

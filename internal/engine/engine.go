@@ -81,7 +81,6 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 	secrets := newRedactor(cat)
 	var serialMu sync.Mutex
 
-	prefetch(ctx, &env, order, instances, decodeErr)
 	sched := &scheduler{order: order, graph: graph, parallel: opts.Parallel, progress: opts.Progress,
 		stopped: func() bool { return ctx.Err() != nil },
 		check: func(r *catalog.Resource, status map[string]report.Status) *report.Resource {
@@ -214,37 +213,6 @@ func visitBatch(ctx context.Context, env *resource.Env, members []resource.Resou
 			out.Status = report.Changed
 		default:
 			out.Status = report.Unchanged
-		}
-	}
-}
-
-// prefetch lets batching types read the state of all their members at once (one dpkg-query
-// for every package of the catalog). A failure fails those members.
-func prefetch(ctx context.Context, env *resource.Env, order []*catalog.Resource, instances map[string]resource.Resource, failed map[string]error) {
-	groups := map[string][]resource.Resource{}
-	addrs := map[string][]string{}
-	var keys []string
-	for _, r := range order {
-		b, ok := instances[r.Address].(resource.Batcher)
-		if !ok {
-			continue
-		}
-		if _, ok := b.(resource.Prefetcher); !ok {
-			continue
-		}
-		k := b.BatchKey()
-		if groups[k] == nil {
-			keys = append(keys, k)
-		}
-		groups[k] = append(groups[k], b)
-		addrs[k] = append(addrs[k], r.Address)
-	}
-	for _, k := range keys {
-		members := groups[k]
-		if err := members[0].(resource.Prefetcher).Prefetch(ctx, env, members); err != nil {
-			for _, a := range addrs[k] {
-				failed[a] = err
-			}
 		}
 	}
 }

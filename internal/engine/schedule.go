@@ -81,6 +81,7 @@ func (s *scheduler) runAll() []*report.Resource {
 	defer close(jobs)
 
 	running := 0
+loop:
 	for s.finished < n {
 		for len(s.ready) > 0 && running < s.parallel {
 			if t := s.take(s.ready.pop()); t != nil {
@@ -90,11 +91,14 @@ func (s *scheduler) runAll() []*report.Resource {
 		}
 		if running == 0 && len(s.ready) == 0 {
 			t := s.flushBatch()
-			if t == nil {
-				break // nothing runnable: unreachable for an acyclic graph; never spin
+			switch {
+			case t != nil:
+				running++
+				jobs <- t
+			case len(s.ready) == 0 && len(s.held) == 0:
+				break loop // nothing runnable: unreachable for an acyclic graph; never spin
 			}
-			running++
-			jobs <- t
+			// A batch skipped as a whole (an interrupted run) released its dependents.
 			continue
 		}
 		if running > 0 {
@@ -107,6 +111,13 @@ func (s *scheduler) runAll() []*report.Resource {
 	}
 	if s.progress != nil {
 		s.progress(n, n, "")
+	}
+	for i, out := range s.results { // defensive: every resource gets an outcome
+		if out == nil {
+			r := s.order[i]
+			s.results[i] = &report.Resource{Address: r.Address, Type: r.Type, Origin: r.Origin,
+				Status: report.Skipped, Error: "not run: the run ended before it could run"}
+		}
 	}
 	return s.results
 }
@@ -158,7 +169,7 @@ func (s *scheduler) flushBatch() *task {
 		t.outs = append(t.outs, s.results[i])
 	}
 	if len(t.idx) == 0 {
-		return s.flushBatch()
+		return nil
 	}
 	return t
 }

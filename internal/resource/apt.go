@@ -25,16 +25,24 @@ type packageManager interface {
 	// Refresh refreshes the package lists. It returns the warnings of a refresh that
 	// partly failed (a mirror unreachable) but left usable lists.
 	Refresh(ctx context.Context, env *Env, lockTimeout time.Duration) (warnings string, err error)
+	// Removals returns the packages a transaction of ops would remove (to refuse one that
+	// would take a wanted package with it).
+	Removals(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) ([]string, error)
 	// Apply performs the operations, in as few transactions as the package system allows.
+	// Once the package system starts changing the machine it is never killed: an interrupted
+	// run waits for it.
 	Apply(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) error
+	// Repair finishes what an interrupted package system left half done.
+	Repair(ctx context.Context, env *Env) error
 }
 
 // pkgState is what is installed of one package.
 type pkgState struct {
-	Installed  bool   // unpacked and configured (or half so: dpkg would finish it)
+	Installed  bool   // unpacked and configured
+	Broken     bool   // half installed or configured: an interrupted dpkg left it so
 	ConfigOnly bool   // removed, its configuration files left ("rc")
 	Held       bool   // apt-mark hold
-	Version    string // installed version, or ""
+	Version    string // installed (or half-installed) version, or ""
 }
 
 // pkgOp is one change to make.
@@ -83,9 +91,11 @@ func (apt) Query(ctx context.Context, env *Env, names []string) (map[string]pkgS
 		}
 		st := pkgState{Held: status[0] == "hold"}
 		switch status[2] {
-		case "installed", "half-configured", "unpacked", "triggers-awaited", "triggers-pending":
+		case "installed":
 			st.Installed, st.Version = true, version
-		case "config-files", "half-installed":
+		case "half-configured", "unpacked", "triggers-awaited", "triggers-pending", "half-installed":
+			st.Broken, st.Version = true, version
+		case "config-files":
 			st.ConfigOnly = true
 		}
 		if prev, ok := states[name]; ok && prev.Installed && !st.Installed {
@@ -156,12 +166,28 @@ func (apt) ListsAge(env *Env) time.Duration {
 
 func (apt) Refresh(ctx context.Context, env *Env, lockTimeout time.Duration) (string, error) {
 	argv := inRoot(env, "apt-get", "-q", "-o", lockOption(lockTimeout), "update")
-	res, err := command{argv: argv, env: aptEnv, timeout: lockTimeout + 10*time.Minute}.run(ctx)
-	if err != nil {
-		return "", fmt.Errorf("refresh package lists: %w", err)
-	}
-	if res.code != 0 || strings.Contains(res.stderr, "E: ") {
-		return "", aptError("refresh package lists (apt-get update)", res, lockTimeout)
+	// DPkg::Lock::Timeout does not cover the lists' own lock, which apt's daily job holds
+	// right after a school server boots: wait for it here, up to the same timeout.
+	deadline := time.Now().Add(lockTimeout)
+	var res *commandResult
+	for {
+		var err error
+		res, err = command{argv: argv, env: aptEnv, timeout: lockTimeout + 10*time.Minute}.run(ctx)
+		if err != nil {
+			return "", fmt.Errorf("refresh package lists: %w", err)
+		}
+		if res.code == 0 && !strings.Contains(res.stderr, "E: ") {
+			break
+		}
+		failure := aptError("refresh package lists (apt-get update)", res, lockTimeout)
+		if failure.kind != aptLocked || time.Now().After(deadline) {
+			return "", failure
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("refresh package lists: %w", ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
 	}
 	// apt-get update exits 0 with "W: Failed to fetch" when a mirror is unreachable: the
 	// lists of the other sources are fresh, but a package may be missing because of it.
@@ -201,7 +227,11 @@ func mustMissingParents(env *Env, p string) []string {
 	return missing
 }
 
-func (apt) Apply(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) error {
+// transactions turns operations into apt-get install argument lists: one transaction
+// installs, upgrades, downgrades and removes ("name-"); purging needs --purge, which applies to
+// every removal of its transaction, so plain removals and purges share one only when there
+// are no plain removals.
+func transactions(ops []pkgOp) [][]string {
 	var installs, removes, purges []string
 	for _, o := range ops {
 		switch o.Action {
@@ -217,29 +247,85 @@ func (apt) Apply(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Du
 			purges = append(purges, o.Name+"-")
 		}
 	}
-	// One transaction installs, upgrades, downgrades and removes ("name-"); purging needs
-	// --purge, which applies to every removal of its transaction, so plain removals and
-	// purges can only share one when there are no plain removals.
-	var transactions [][]string
 	switch {
 	case len(removes) > 0 && len(purges) > 0:
-		transactions = [][]string{append(slices.Clone(installs), removes...), append([]string{"--purge"}, purges...)}
+		return [][]string{append(slices.Clone(installs), removes...), append([]string{"--purge"}, purges...)}
 	case len(purges) > 0:
-		transactions = [][]string{append([]string{"--purge"}, append(slices.Clone(installs), purges...)...)}
-	default:
-		transactions = [][]string{append(slices.Clone(installs), removes...)}
+		return [][]string{append([]string{"--purge"}, append(slices.Clone(installs), purges...)...)}
 	}
-	for _, t := range transactions {
-		args := []string{"apt-get", "-y", "-q", "-o", lockOption(lockTimeout),
-			"-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
-			"--allow-downgrades", "install"}
-		res, err := command{argv: inRoot(env, append(args, t...)...), env: aptEnv, timeout: lockTimeout + 30*time.Minute}.run(ctx)
+	return [][]string{append(slices.Clone(installs), removes...)}
+}
+
+func aptInstall(lockTimeout time.Duration, extra ...string) []string {
+	return append([]string{"apt-get", "-y", "-q", "-o", lockOption(lockTimeout),
+		"-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+		"--allow-downgrades"}, extra...)
+}
+
+func (apt) Removals(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) ([]string, error) {
+	var removed []string
+	for _, t := range transactions(ops) {
+		argv := inRoot(env, append(aptInstall(lockTimeout, "--simulate", "install"), t...)...)
+		res, err := command{argv: argv, env: aptEnv, timeout: time.Minute}.run(ctx)
 		if err != nil {
-			return fmt.Errorf("apt-get install: %w", err)
+			return nil, fmt.Errorf("apt-get --simulate: %w", err)
 		}
 		if res.code != 0 {
-			return aptError("apt-get install "+strings.Join(t, " "), res, lockTimeout)
+			return nil, aptError("apt-get --simulate install "+strings.Join(t, " "), res, lockTimeout)
 		}
+		for _, l := range strings.Split(res.stdout, "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && (f[0] == "Remv" || f[0] == "Purg") {
+				removed = append(removed, f[1])
+			}
+		}
+	}
+	return removed, nil
+}
+
+func (a apt) Apply(ctx context.Context, env *Env, ops []pkgOp, lockTimeout time.Duration) error {
+	for _, t := range transactions(ops) {
+		// Downloads first, interruptible and under a timeout (a rural link may take long,
+		// and a cut one must not hang the run); then the transaction itself, from the
+		// downloaded files, which is never killed half-way.
+		argv := inRoot(env, append(aptInstall(lockTimeout, "--download-only", "install"), t...)...)
+		res, err := command{argv: argv, env: aptEnv, timeout: lockTimeout + 2*time.Hour}.run(ctx)
+		if err != nil {
+			return fmt.Errorf("download packages: %w", err)
+		}
+		if res.code != 0 {
+			return aptError("apt-get install --download-only "+strings.Join(t, " "), res, lockTimeout)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("apt-get install %s: not started: the run was interrupted", strings.Join(t, " "))
+		}
+		for attempt := 0; ; attempt++ {
+			argv = inRoot(env, append(aptInstall(lockTimeout, "install"), t...)...)
+			res, err = command{argv: argv, env: aptEnv, mustFinish: true}.run(ctx)
+			if err != nil {
+				return fmt.Errorf("apt-get install: %w", err)
+			}
+			if res.code == 0 {
+				break
+			}
+			failure := aptError("apt-get install "+strings.Join(t, " "), res, lockTimeout)
+			if failure.kind != aptInterrupted || attempt > 0 {
+				return failure
+			}
+			if err := a.Repair(ctx, env); err != nil { // a previous run was cut off in dpkg
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (apt) Repair(ctx context.Context, env *Env) error {
+	res, err := command{argv: inRoot(env, "dpkg", "--configure", "-a"), env: aptEnv, mustFinish: true}.run(ctx)
+	if err != nil {
+		return fmt.Errorf("dpkg --configure -a: %w", err)
+	}
+	if res.code != 0 {
+		return fmt.Errorf("an interrupted dpkg left packages half installed, and dpkg --configure -a failed (status %d): %s", res.code, lastLines(res.output(), 5))
 	}
 	return nil
 }
@@ -248,9 +334,34 @@ func lockOption(timeout time.Duration) string {
 	return fmt.Sprintf("DPkg::Lock::Timeout=%d", int(timeout.Seconds()))
 }
 
+// Kinds of apt failure: which ones concern one package (worth retrying the others alone) and
+// which concern them all.
+const (
+	aptUnknown     = "unknown package"
+	aptLocked      = "lock"
+	aptHeld        = "held"
+	aptBroken      = "dependencies"
+	aptNetwork     = "network"
+	aptInterrupted = "interrupted"
+	aptOther       = "other"
+)
+
+// aptFailure is an apt error that says in plain words what went wrong.
+type aptFailure struct {
+	kind string
+	msg  string
+}
+
+func (f *aptFailure) Error() string { return f.msg }
+
+// perPackage reports whether the failure may concern only some packages of a transaction.
+func (f *aptFailure) perPackage() bool {
+	return f.kind != aptLocked && f.kind != aptNetwork && f.kind != aptInterrupted
+}
+
 // aptError turns apt's output into an error that says in plain words what went wrong, with
 // apt's own E: lines attached.
-func aptError(what string, res *commandResult, lockTimeout time.Duration) error {
+func aptError(what string, res *commandResult, lockTimeout time.Duration) *aptFailure {
 	out := res.stdout + "\n" + res.stderr
 	var apts []string
 	for _, l := range strings.Split(out, "\n") {
@@ -262,30 +373,34 @@ func aptError(what string, res *commandResult, lockTimeout time.Duration) error 
 	if says == "" {
 		says = lastLines(strings.TrimSpace(out), 5)
 	}
-	var why string
+	var why, kind string
 	switch {
-	case aptUnknown.MatchString(out):
-		why = "unknown package " + strings.Join(unknownPackages(out), ", ")
+	case unknownRE.MatchString(out):
+		kind, why = aptUnknown, "unknown package "+strings.Join(unknownPackages(out), ", ")
+	case strings.Contains(out, "dpkg was interrupted"):
+		kind, why = aptInterrupted, "an earlier dpkg run was interrupted and left packages half installed"
+	case strings.Contains(out, "/var/lib/apt/lists/lock"):
+		kind, why = aptLocked, fmt.Sprintf("another apt (apt-daily, a technician) held the package lists' lock for more than %s", lockTimeout)
 	case strings.Contains(out, "Could not get lock") || strings.Contains(out, "Unable to acquire the dpkg frontend lock"):
-		why = fmt.Sprintf("another package manager (apt, unattended-upgrades) held the dpkg lock for more than %s", lockTimeout)
+		kind, why = aptLocked, fmt.Sprintf("another package manager (apt, unattended-upgrades) held the dpkg lock for more than %s", lockTimeout)
 	case strings.Contains(out, "Held packages were changed"):
-		why = "a held package would have to change (apt-mark unhold it, or leave it alone)"
+		kind, why = aptHeld, "a held package would have to change (apt-mark unhold it, or leave it alone)"
 	case strings.Contains(out, "unmet dependencies") || strings.Contains(out, "held broken packages") || strings.Contains(out, "Unable to correct problems"):
-		why = "broken dependencies"
+		kind, why = aptBroken, "broken dependencies"
 	case strings.Contains(out, "Temporary failure resolving") || strings.Contains(out, "Could not resolve") ||
 		strings.Contains(out, "Failed to fetch") || strings.Contains(out, "Unable to fetch") || strings.Contains(out, "Network is unreachable"):
-		why = "the package mirror cannot be reached (no network?)"
+		kind, why = aptNetwork, "the package mirror cannot be reached (no network?)"
 	default:
-		why = fmt.Sprintf("exited with status %d", res.code)
+		kind, why = aptOther, fmt.Sprintf("exited with status %d", res.code)
 	}
-	return fmt.Errorf("%s: %s; apt says: %s", what, why, says)
+	return &aptFailure{kind: kind, msg: fmt.Sprintf("%s: %s; apt says: %s", what, why, says)}
 }
 
-var aptUnknown = regexp.MustCompile(`Unable to locate package (\S+)`)
+var unknownRE = regexp.MustCompile(`Unable to locate package (\S+)`)
 
 func unknownPackages(out string) []string {
 	var names []string
-	for _, m := range aptUnknown.FindAllStringSubmatch(out, -1) {
+	for _, m := range unknownRE.FindAllStringSubmatch(out, -1) {
 		if !slices.Contains(names, m[1]) {
 			names = append(names, m[1])
 		}

@@ -9,7 +9,7 @@ type Changes struct {
 	mu      sync.Mutex
 	paths   []string
 	marks   map[string]int
-	handled map[string]map[string]int // key -> path -> recordings Since(key) skips
+	handled map[string]map[string]int // key -> path -> recordings Pending(key) skips
 }
 
 // Add records changed paths.
@@ -22,33 +22,50 @@ func (c *Changes) Add(paths ...string) {
 	c.mu.Unlock()
 }
 
-// Since returns the recorded paths that match, added since the last call with the same key,
-// and moves the key's mark to now: "what changed since I last reloaded?".
-func (c *Changes) Since(key string, match func(string) bool) []string {
+// Pending returns the recorded paths that match, added since key's mark ("what changed
+// since systemd was last reloaded?"), and the position to Commit once the caller has acted on
+// them. A caller that fails does not commit, so the next one acts instead.
+func (c *Changes) Pending(key string, match func(string) bool) ([]string, int) {
 	if c == nil {
-		return nil
+		return nil, 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.marks == nil {
-		c.marks = map[string]int{}
-	}
 	var out []string
 	for _, p := range c.paths[c.marks[key]:] {
-		if n := c.handled[key][p]; n > 0 {
-			c.handled[key][p] = n - 1
+		if c.handled[key][p] > 0 {
 			continue
 		}
 		if match(p) {
 			out = append(out, p)
 		}
 	}
-	c.marks[key] = len(c.paths)
-	return out
+	return out, len(c.paths)
+}
+
+// Commit moves key's mark to pos (from Pending): the changes before it have been acted on.
+func (c *Changes) Commit(key string, pos int) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.marks == nil {
+		c.marks = map[string]int{}
+	}
+	if pos <= c.marks[key] {
+		return
+	}
+	for _, p := range c.paths[c.marks[key]:pos] {
+		if n := c.handled[key][p]; n > 0 {
+			c.handled[key][p] = n - 1
+		}
+	}
+	c.marks[key] = pos
 }
 
 // Handled says that the caller has already reacted, for key, to its own change of paths,
-// which the engine records only once the caller returns: Since(key) skips the next
+// which the engine records only once the caller returns: Pending(key) skips the next
 // recording of each. A timer that wrote its unit files has reloaded systemd itself, so the
 // next service must not reload again because of them.
 func (c *Changes) Handled(key string, paths ...string) {

@@ -20,6 +20,10 @@ type command struct {
 	env     []string // added to a minimal environment
 	stdin   io.Reader
 	timeout time.Duration
+	// mustFinish: neither an interrupted run nor a timeout kills it. For dpkg: killed
+	// half-way, it leaves packages half-configured and the package system locked up until
+	// someone runs dpkg --configure -a.
+	mustFinish bool
 }
 
 // commandResult is what a command printed and how it ended.
@@ -44,8 +48,13 @@ func (c command) run(ctx context.Context) (*commandResult, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if c.mustFinish {
+		ctx, timeout = context.Background(), 0
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	prog, err := lookPath(c.argv[0], baseEnv)
 	if err != nil {
 		return nil, err

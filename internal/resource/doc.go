@@ -15,8 +15,8 @@
 // apply set it also converges. Check and apply share one code path, so `satchel plan` cannot
 // drift from `satchel apply`. Optional traits refine how the engine drives a type:
 // Refresher (it can be notified: restart a service, re-run a command), Serial (one at a time:
-// commands, account tools), Batcher and Prefetcher (converged together: packages, one apt
-// transaction for many), PathManager (paths it manages besides its path attribute).
+// commands, account tools), Batcher (converged together: packages, one dpkg-query and one
+// apt transaction for many), PathManager (paths it manages besides its path attribute).
 //
 // # The types
 //

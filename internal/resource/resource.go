@@ -48,12 +48,6 @@ type Batcher interface {
 	CheckApplyBatch(ctx context.Context, env *Env, members []Resource, apply bool) ([]*Result, []error)
 }
 
-// Prefetcher is implemented by Batchers that read the current state of all their members in
-// one go before the run starts (one dpkg-query for every package of the catalog).
-type Prefetcher interface {
-	Prefetch(ctx context.Context, env *Env, members []Resource) error
-}
-
 // PathManager is implemented by resources that manage paths in the file system other than
 // through a path attribute (an exec's creates). A purging directory keeps these paths.
 type PathManager interface {

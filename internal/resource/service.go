@@ -58,7 +58,7 @@ func (s *Service) CheckApply(ctx context.Context, env *Env, apply bool) (*Result
 	res := &Result{}
 	sd := newSystemd(env)
 	unit := s.unit()
-	if err := sd.reloadIfChanged(ctx, env, res, apply); err != nil {
+	if err := sd.reloadIfChanged(ctx, env, res, apply, unit); err != nil {
 		return res, err
 	}
 	st, err := sd.state(ctx, unit)

@@ -167,7 +167,7 @@ func TestServiceNoDaemonReloadOffline(t *testing.T) {
 	fx.env.Changes.Add("/etc/systemd/system/squid.service")
 	res := fx.run(cat("service", "squid", map[string]any{"enabled": true}), true)
 	assertChanges(t, "apply", res, "enabled: false -> true")
-	if got := fx.env.Changes.Since("systemd-daemon-reload", func(string) bool { return true }); len(got) != 0 {
+	if got, _ := fx.env.Changes.Pending("systemd-daemon-reload", func(string) bool { return true }); len(got) != 0 {
 		t.Errorf("unit changes still pending after the service ran: %q", got)
 	}
 }
@@ -200,25 +200,35 @@ func TestServiceDecode(t *testing.T) {
 	}
 }
 
-func TestChangesHandled(t *testing.T) {
+func TestChangesPendingCommitHandled(t *testing.T) {
 	t.Parallel()
 	var c resource.Changes
 	all := func(string) bool { return true }
 	c.Add("/a")
 	c.Handled("k", "/b", "/c")
 	c.Add("/b", "/c", "/d")
-	if got := c.Since("k", all); !slices.Equal(got, []string{"/a", "/d"}) {
-		t.Errorf("Since(k) = %q, want the paths not handled", got)
+	got, pos := c.Pending("k", all)
+	if !slices.Equal(got, []string{"/a", "/d"}) {
+		t.Errorf("Pending(k) = %q, want the paths not handled", got)
+	}
+	// Not committed (the reload failed): the next caller sees them again.
+	if again, _ := c.Pending("k", all); !slices.Equal(again, got) {
+		t.Errorf("Pending(k) after no commit = %q, want %q again", again, got)
+	}
+	c.Commit("k", pos)
+	if rest, _ := c.Pending("k", all); len(rest) != 0 {
+		t.Errorf("Pending(k) after Commit = %q, want nothing", rest)
 	}
 	c.Add("/b")
-	if got := c.Since("k", all); !slices.Equal(got, []string{"/b"}) {
-		t.Errorf("Since(k) = %q: a path is skipped once per Handled", got)
+	if got, _ := c.Pending("k", all); !slices.Equal(got, []string{"/b"}) {
+		t.Errorf("Pending(k) = %q: a path is skipped once per Handled", got)
 	}
-	if got := c.Since("other", all); !slices.Equal(got, []string{"/a", "/b", "/c", "/d", "/b"}) {
-		t.Errorf("Since(other) = %q: Handled is per key", got)
+	if got, _ := c.Pending("other", all); !slices.Equal(got, []string{"/a", "/b", "/c", "/d", "/b"}) {
+		t.Errorf("Pending(other) = %q: Handled is per key", got)
 	}
 	var nilChanges *resource.Changes
 	nilChanges.Handled("k", "/x") // a resource run outside the engine has no change log
+	nilChanges.Commit("k", 3)
 }
 
 // The language sees these flags: two resources for one unit, or two hostnames, are errors;

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -142,9 +143,10 @@ func (sd systemd) fileState(ctx context.Context, unit string) (unitState, error)
 // enabled, or why enabled cannot be managed (want is the desired value).
 func isEnabled(unit, state string, want bool) (bool, error) {
 	switch state {
-	case "enabled", "enabled-runtime":
+	case "enabled":
 		return true, nil
-	case "disabled", "linked", "linked-runtime":
+	case "disabled", "linked", "linked-runtime", "enabled-runtime":
+		// enabled-runtime lasts until the next boot: not what enabled = true asks for.
 		return false, nil
 	case "static":
 		if want {
@@ -189,15 +191,16 @@ func isUnitPath(p string) bool {
 }
 
 // unitFilesChanged returns the unit paths that changed in this run since the last
-// daemon-reload, and moves the mark: the caller reloads (or reports that it would).
-// Offline there is nothing to reload: systemd reads the files when it starts.
-func (sd systemd) unitFilesChanged(env *Env) []string {
-	changed := env.Changes.Since(daemonReloadKey, isUnitPath)
+// daemon-reload, and the position to commit (env.Changes.Commit) once systemd has been
+// reloaded. Offline there is nothing to reload: systemd reads the files when it starts.
+func (sd systemd) unitFilesChanged(env *Env) ([]string, int) {
+	changed, pos := env.Changes.Pending(daemonReloadKey, isUnitPath)
 	if !sd.online {
-		return nil
+		env.Changes.Commit(daemonReloadKey, pos)
+		return nil, pos
 	}
 	slices.Sort(changed)
-	return slices.Compact(changed)
+	return slices.Compact(changed), pos
 }
 
 // daemonReload makes the running systemd re-read its unit files.
@@ -205,18 +208,60 @@ func (sd systemd) daemonReload(ctx context.Context) error {
 	return sd.do(ctx, "daemon-reload")
 }
 
-// reloadIfChanged reloads systemd if unit files changed earlier in the run, and records that
-// as a change (under no-op: that it would).
-func (sd systemd) reloadIfChanged(ctx context.Context, env *Env, res *Result, apply bool) error {
-	changed := sd.unitFilesChanged(env)
+// reloadIfChanged reloads systemd if unit files changed earlier in the run, or if systemd
+// itself says the unit's files changed since it loaded them (NeedDaemonReload: a previous run
+// that was interrupted, or a change by hand), and records that as a change (under no-op: that
+// it would). The run's mark moves only once the reload succeeded.
+func (sd systemd) reloadIfChanged(ctx context.Context, env *Env, res *Result, apply bool, unit string) error {
+	changed, pos := sd.unitFilesChanged(env)
+	if len(changed) == 0 && sd.online {
+		need, err := sd.needsReload(ctx, env, unit)
+		if err != nil {
+			return err
+		}
+		if need {
+			changed = []string{"the files of " + unit + " changed since systemd loaded them"}
+		}
+	}
 	if len(changed) == 0 {
 		return nil
 	}
 	res.Add("daemon-reload", "", describePaths(changed))
 	if !apply {
+		env.Changes.Commit(daemonReloadKey, pos) // a plan reports the reload once
 		return nil
 	}
-	return sd.daemonReload(ctx)
+	if err := sd.daemonReload(ctx); err != nil {
+		return err
+	}
+	env.Changes.Commit(daemonReloadKey, pos)
+	return nil
+}
+
+// needsReload reports whether systemd has loaded an older version of the unit's files than
+// is on disk, or does not know a unit whose file is there.
+func (sd systemd) needsReload(ctx context.Context, env *Env, unit string) (bool, error) {
+	res, err := sd.systemctl(ctx, "show", "--property=NeedDaemonReload,LoadState", "--", unit)
+	if err != nil || res.code != 0 {
+		return false, nil // the state read that follows reports what is wrong
+	}
+	props := map[string]string{}
+	for _, l := range strings.Split(res.stdout, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			props[k] = v
+		}
+	}
+	if props["NeedDaemonReload"] == "yes" {
+		return true, nil
+	}
+	if props["LoadState"] == "not-found" {
+		for _, d := range unitDirs {
+			if info, _ := current(env, path.Join(d, unit)); info != nil {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // describePaths lists paths for a change line, eliding beyond a few.

@@ -36,7 +36,7 @@ type Timer struct {
 	OnCalendar      string  `attr:"on_calendar" doc:"When to run: a systemd calendar expression such as \"daily\", \"Mon..Fri 07:30\" or \"*-*-* 02:00:00\" (systemd.time(7); check one with systemd-analyze calendar). Required unless ensure is absent."`
 	Persistent      bool    `attr:"persistent" default:"true" doc:"Run a job whose time passed while the machine was off soon after it boots (school servers are switched off at night)."`
 	RandomizedDelay *string `attr:"randomized_delay" format:"duration" doc:"Delay each run by a random time up to this long, so that a fleet's servers do not all start the job at once."`
-	User            *string `attr:"user" format:"account" doc:"Run the job as this user (default: root). It must exist when the timer is applied."`
+	User            *string `attr:"user" format:"account" refers:"user" doc:"Run the job as this user (default: root). It must exist when the timer is applied."`
 	Description     *string `attr:"description" doc:"One line describing the job, shown by systemctl and in the journal (default: \"NAME (scheduled by Satchel)\")."`
 	Ensure          string  `attr:"ensure" default:"present" enum:"present,absent" doc:"present: both units exist and the timer is enabled and, when systemd runs, active; absent: the timer is stopped and disabled and both units are removed."`
 }
@@ -281,6 +281,9 @@ func (t *Timer) CheckApply(ctx context.Context, env *Env, apply bool) (_ *Result
 		}
 		files = append(files, u)
 	}
+	if err := t.checkOwnership(env, files); err != nil {
+		return res, err
+	}
 	if t.Ensure == "absent" {
 		return res, t.remove(ctx, env, sd, files, res, apply)
 	}
@@ -343,7 +346,7 @@ func (t *Timer) CheckApply(ctx context.Context, env *Env, apply bool) (_ *Result
 	} else if !sd.online {
 		res.Note("active: %s", sd.offlineReason())
 	}
-	others := sd.unitFilesChanged(env)
+	others, pending := sd.unitFilesChanged(env)
 	if len(others) > 0 {
 		res.Add("daemon-reload", "", describePaths(others))
 	}
@@ -382,6 +385,7 @@ func (t *Timer) CheckApply(ctx context.Context, env *Env, apply bool) (_ *Result
 		if err := sd.daemonReload(ctx); err != nil {
 			return res, err
 		}
+		env.Changes.Commit(daemonReloadKey, pending)
 	}
 	switch {
 	case !enabled && !active:
@@ -398,6 +402,30 @@ func (t *Timer) CheckApply(ctx context.Context, env *Env, apply bool) (_ *Result
 		return res, sd.do(ctx, "restart", "--", timerUnit)
 	}
 	return res, nil
+}
+
+// vendorUnitDirs are where packages put their units.
+var vendorUnitDirs = []string{"/lib/systemd/system", "/usr/lib/systemd/system"}
+
+// checkOwnership refuses to take over units Satchel did not write: a timer named "ssh" must
+// not replace (or, when absent, delete) the packaged ssh.service. Satchel's own units start
+// with its header.
+func (t *Timer) checkOwnership(env *Env, files []*unitFile) error {
+	for _, u := range files {
+		if u.info != nil && (!u.info.IsRegular() || !bytes.HasPrefix(u.current, []byte(unitHeader))) {
+			return fmt.Errorf("%s exists and was not written by Satchel: a timer named %q would replace it; give the timer another name (or remove that file if it is a leftover)",
+				env.Root.HostPath(u.path), t.Name)
+		}
+	}
+	for _, unit := range []string{t.Name + ".service", t.Name + ".timer"} {
+		for _, d := range vendorUnitDirs {
+			if info, _ := current(env, path.Join(d, unit)); info != nil {
+				return fmt.Errorf("a unit %s is installed by a package (%s): a timer named %q would override it; give the timer another name",
+					unit, env.Root.HostPath(path.Join(d, unit)), t.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // checkCalendar asks systemd-analyze, where it is installed, whether expr is a calendar
@@ -482,9 +510,12 @@ func (t *Timer) remove(ctx context.Context, env *Env, sd systemd, files []*unitF
 			return err
 		}
 	}
-	sd.unitFilesChanged(env) // the reload below covers whatever else changed
+	_, pending := sd.unitFilesChanged(env) // the reload below covers whatever else changed
 	if sd.online {
-		return sd.daemonReload(ctx)
+		if err := sd.daemonReload(ctx); err != nil {
+			return err
+		}
+		env.Changes.Commit(daemonReloadKey, pending)
 	}
 	return nil
 }

@@ -264,7 +264,7 @@ func TestTimerMarksItsUnitsHandled(t *testing.T) {
 		t.Errorf("ManagedPaths() = %q", paths)
 	}
 	fx.env.Changes.Add(paths...) // as the engine does after a change
-	if got := fx.env.Changes.Since("systemd-daemon-reload", func(string) bool { return true }); len(got) != 0 {
+	if got, _ := fx.env.Changes.Pending("systemd-daemon-reload", func(string) bool { return true }); len(got) != 0 {
 		t.Errorf("after the timer, unit changes pending: %q", got)
 	}
 }
@@ -321,4 +321,25 @@ func TestTimerBadCalendar(t *testing.T) {
 	attrs["on_calendar"] = "every tuesday"
 	fx.wantErr(cat("timer", "backup", attrs),
 		`on_calendar "every tuesday" is not a systemd calendar expression (systemd-analyze says: Failed to parse calendar specification 'every tuesday': Invalid argument); see systemd.time(7)`)
+}
+
+// A timer never takes over, or deletes, a unit Satchel did not write.
+func TestTimerRefusesUnitsItDidNotWrite(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	fx.write("/lib/systemd/system/ssh.service", "[Service]\nExecStart=/usr/sbin/sshd -D\n", 0o644)
+	for _, apply := range []bool{false, true} {
+		_, err := fx.runErr(cat("timer", "ssh", map[string]any{"command": "true", "on_calendar": "daily"}), apply)
+		if err == nil || !strings.Contains(err.Error(), `a unit ssh.service is installed by a package`) {
+			t.Errorf("apply=%v: timer named after a packaged service: %v", apply, err)
+		}
+	}
+	fx.write("/etc/systemd/system/backup.service", "[Service]\nExecStart=/usr/local/bin/backup\n", 0o644)
+	_, err := fx.runErr(cat("timer", "backup", map[string]any{"ensure": "absent"}), true)
+	if err == nil || !strings.Contains(err.Error(), "was not written by Satchel") {
+		t.Errorf("absent over a hand-written unit: %v", err)
+	}
+	if _, err := os.Stat(fx.host("/etc/systemd/system/backup.service")); err != nil {
+		t.Errorf("the hand-written unit was removed: %v", err)
+	}
 }

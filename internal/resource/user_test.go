@@ -601,3 +601,16 @@ func TestUserNeedsItsGroupFirst(t *testing.T) {
 		t.Errorf("/etc/passwd: %q", got)
 	}
 }
+
+// manage_home never hands an existing directory that is not the user's standard home, such
+// as /etc, to the user.
+func TestUserHomeNeverTakesOverASystemDirectory(t *testing.T) {
+	t.Parallel()
+	a := newAccounts(t)
+	a.mkdir("/srv/www", 0o755)
+	_, err := a.runErr(user("bob", map[string]any{"uid": 1700, "home": "/srv/www"}), true)
+	if err == nil || !strings.Contains(err.Error(), "exists and belongs to root:root: Satchel gives a home to its user only when it creates it or the user owns it already") {
+		t.Fatalf("home = /srv/www: %v", err)
+	}
+	a.assertOwner("/srv/www", syscall.S_IFDIR, 0o755, 0, 0)
+}

@@ -98,9 +98,20 @@ func (u *User) planHome(env *Env, db *accountDB, home, src string, own *homeOwne
 	case !info.IsDir():
 		return nil, fmt.Errorf("%s, the home of user %s, is a %s, not a directory; remove it, or set manage_home = false", env.Root.HostPath(src), u.Name, kindOf(info))
 	}
-	if uid, gid := own.remap(info.UID, info.GID); !own.is(uid, gid) {
-		res.Add("home_directory", "owned by "+own.names(db, uid, gid), "owned by "+own.String())
+	uid, gid := own.remap(info.UID, info.GID)
+	if own.is(uid, gid) {
+		return &homePlan{}, nil
 	}
+	// An existing directory is given to the account only if it is the account's already
+	// (its group aside) or is its standard home, /home/NAME (a home that lost its owner):
+	// handing over /etc or /srv because a configuration named it as a home would give that
+	// user the machine.
+	standard := (&User{Name: u.Name}).defaultHome(env)
+	if own.uid < 0 || (uid != own.uid && src != standard) {
+		return nil, fmt.Errorf("%s, the home of user %s, exists and belongs to %s: Satchel gives a home to its user only when it creates it or the user owns it already; chown it yourself if it is really theirs, or set manage_home = false",
+			env.Root.HostPath(src), u.Name, own.names(db, uid, gid))
+	}
+	res.Add("home_directory", "owned by "+own.names(db, uid, gid), "owned by "+own.String())
 	return &homePlan{}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // aptShim logs every apt-get invocation before running the real one, so a test can count
@@ -274,5 +275,37 @@ func TestPackageWaitsForTheDpkgLock(t *testing.T) {
 }
 `); code != 2 {
 		t.Errorf("after the lock was released: exit %d\n%s", code, out)
+	}
+}
+
+// A held dpkg lock concerns every package of a transaction: they all fail after one wait of
+// lock_timeout, not one wait per package.
+func TestPackageLockWaitIsNotMultiplied(t *testing.T) {
+	t.Parallel()
+	holder := buildLockHolder(t)
+	c := Available(t).Boot(t)
+	c.InstallSatchel(t)
+	c.CopyIn(t, holder, "/usr/local/bin/lockholder")
+	c.MustExec(t, "systemd-run", "--unit=holder", "/usr/local/bin/lockholder", "/var/lib/dpkg/lock-frontend", "120s")
+	c.MustExec(t, "sh", "-c", "for i in $(seq 50); do systemctl is-active -q holder && exit 0; sleep 0.1; done; exit 1")
+	start := time.Now()
+	out, code := applyConfig(t, c, `node "n" {
+  package "hello" {
+    lock_timeout = "3s"
+  }
+  package "tree" {
+    lock_timeout = "3s"
+  }
+  package "bc" {
+    lock_timeout = "3s"
+  }
+}
+`)
+	elapsed := time.Since(start)
+	if code != 4 || strings.Count(out, "held the dpkg lock for more than 3s") != 3 {
+		t.Fatalf("exited %d:\n%s", code, out)
+	}
+	if elapsed > 9*time.Second {
+		t.Errorf("the run took %v: the 3 s lock wait was repeated per package", elapsed)
 	}
 }
