@@ -12,11 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/satchelcm/satchel/internal/backup"
+	"github.com/satchelcm/satchel/internal/catalog"
 	"github.com/satchelcm/satchel/internal/catcache"
 	"github.com/satchelcm/satchel/internal/engine"
 	"github.com/satchelcm/satchel/internal/fsroot"
 	"github.com/satchelcm/satchel/internal/report"
 	"github.com/satchelcm/satchel/internal/resource"
+	"github.com/satchelcm/satchel/internal/store"
 )
 
 // How long replaced content is kept, and how much of it at most (oldest dropped first).
@@ -29,6 +31,7 @@ type applyFlags struct {
 	nodeFlags
 	root             string
 	stateDir         string
+	store            string
 	noop             bool
 	reportFile       string
 	detailedExitcode bool
@@ -72,6 +75,7 @@ Same flags and exit codes as apply --noop.`
 	f.nodeFlags.register(cmd)
 	fl.StringVar(&f.root, "root", "", "converge the tree under this `directory` instead of / (created if missing)")
 	fl.StringVar(&f.stateDir, "state-dir", "", stateDirHelp)
+	fl.StringVar(&f.store, "store", "", "the content store `DIR` that tree resources mirror from (default: store/ in the state directory, as for satchel store)")
 	fl.BoolVar(&f.noop, "noop", false, "check only: report what would change, change nothing")
 	if plan {
 		_ = fl.MarkHidden("noop") // plan is apply --noop; accepting the flag keeps scripts simple
@@ -132,6 +136,11 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 			return fail("%v", err)
 		}
 	}
+	if hasType(cat, "tree") { // the store is opened (and created) only when a resource needs it
+		if env.Content, err = store.Open(f.storeDir()); err != nil {
+			return fail("%v", err)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -151,6 +160,28 @@ func (f *applyFlags) run(s *streams, dir string, plan bool) error {
 		}
 	}
 	return exitCode(f.exitStatus(rep))
+}
+
+// storeDir is the content store: --store, else store/ in the state directory. A --root run
+// uses the host's store, as satchel store does, not one kept per root.
+func (f *applyFlags) storeDir() string {
+	switch {
+	case f.store != "":
+		return f.store
+	case f.stateDir != "":
+		return filepath.Join(f.stateDir, "store")
+	}
+	return filepath.Join(stateDir("", "/"), "store")
+}
+
+// hasType reports whether the catalog has a resource of type typ.
+func hasType(cat *catalog.Catalog, typ string) bool {
+	for _, r := range cat.Resources {
+		if r.Type == typ {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *applyFlags) exitStatus(rep *report.Report) int {

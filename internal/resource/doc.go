@@ -20,7 +20,9 @@
 //
 // # The types
 //
-// File level: file, directory, symlink, line, exec. System level: package (apt and dpkg,
+// File level: file, directory, symlink, line, exec, and tree (a directory mirrored from the
+// content store, package store: counts and bytes rather than a line per file, and no
+// backups, a content library being too big for them). System level: package (apt and dpkg,
 // behind a packageManager interface that rpm/dnf could implement), service and timer
 // (systemd; without a running systemd, as under --root, through systemctl --root), user and
 // group (the shadow tools, which take --root), hostname. System tools run through command:

@@ -43,6 +43,7 @@ var registry = sync.OnceValues(func() ([]*Type, error) {
 		serviceDef,
 		symlinkDef,
 		timerDef,
+		treeDef,
 		userDef,
 	}
 	types := make([]*Type, 0, len(defs))

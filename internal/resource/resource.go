@@ -10,6 +10,7 @@ import (
 	"github.com/satchelcm/satchel/internal/backup"
 	"github.com/satchelcm/satchel/internal/fsroot"
 	"github.com/satchelcm/satchel/internal/report"
+	"github.com/satchelcm/satchel/internal/store"
 )
 
 // Resource is one managed thing, decoded from a catalog.
@@ -62,6 +63,8 @@ type Env struct {
 	Sources Sources
 	// Backup keeps replaced and removed content; nil disables backups.
 	Backup *backup.Store
+	// Content is the node's content store, which tree resources mirror from (nil: none).
+	Content *store.Store
 	// Accounts resolves user and group names inside the root.
 	Accounts *Accounts
 	// Managed holds every path the catalog manages, for purging directories.
