@@ -39,9 +39,10 @@ tidy-check:
 		echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; diff -u /tmp/satchel-go.mod.bak go.mod; \
 		cp /tmp/satchel-go.mod.bak go.mod; cp /tmp/satchel-go.sum.bak go.sum; exit 1; fi
 
-## test: every test; system tests (internal/systest containers) are skipped where root or the image is missing
+## test: every test (then, without -race, the few that -race makes too slow to run); system tests (internal/systest containers) are skipped where root or the image is missing
 test:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Dictionary' ./internal/store ./internal/transfer
 
 ## example: apply the school-server example into an empty directory, twice; the second run must change nothing
 example: build
@@ -56,6 +57,10 @@ example: build
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzLoad -fuzztime 30s ./internal/lang
 	$(GO) test -run XXX -fuzz FuzzUnmarshal -fuzztime 30s ./internal/catalog
+	$(GO) test -run XXX -fuzz '^FuzzDecodeFile$$' -fuzztime 30s ./internal/store
+	$(GO) test -run XXX -fuzz '^FuzzDecodeTree$$' -fuzztime 30s ./internal/store
+	$(GO) test -run XXX -fuzz '^FuzzDecodeDeltaIndex$$' -fuzztime 30s ./internal/store
+	$(GO) test -run XXX -fuzz '^FuzzLoadIndex$$' -fuzztime 30s ./internal/store
 
 ## bench: Go benchmarks (engine no-op run, language evaluation)
 bench:

@@ -40,17 +40,19 @@ func newStoreCmd(s *streams) *cobra.Command {
 	var f storeFlags
 	cmd := &cobra.Command{
 		Use:   "store",
-		Short: "Keep files and whole trees as content-defined chunks: add, ls, verify, gc",
+		Short: "Keep files and whole trees as content-defined chunks: add, ls, delta, serve, pull, checkout, verify, gc",
 		Long: `A store keeps files and directory trees as content-defined chunks, compressed, named by
 the SHA-256 of their content, so that a node fetches only the bytes it lacks. A tree is
 named by one ID that covers every byte below it. The store is a plain directory that any
 static HTTP server can serve.`,
-		Args: wantArgs(0, "a subcommand: add, ls, verify or gc"),
+		Args: wantArgs(0, "a subcommand: add, ls, delta, serve, pull, checkout, verify or gc"),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.PersistentFlags().StringVar(&f.dir, "store", "", "the store `DIR` (default: store/ in the state directory: "+
 		"$SATCHEL_STATE_DIR, else "+DefaultStateDir+" as root, else ~/.local/state/satchel)")
 	cmd.AddCommand(newStoreAdd(s, &f), newStoreLs(s, &f), newStoreVerify(s, &f), newStoreGC(s, &f))
+	cmd.AddCommand(newStoreServe(s, &f), newStorePull(s, &f))
+	cmd.AddCommand(newStoreDelta(s, &f), newStoreCheckout(s, &f))
 	return cmd
 }
 

@@ -413,8 +413,9 @@ func memDir(tb testing.TB) string {
 	return tb.TempDir()
 }
 
-// TestTreeManyFiles: a no-op check of 20,000 files takes a small fraction of a second
-// (BenchmarkTreeNoop measures 100,000).
+// TestTreeManyFiles: a no-op check of 20,000 files changes nothing, and one edited file
+// among them is found and rewritten alone. BenchmarkTreeNoop measures the speed, at
+// 20,000 and 100,000 files.
 func TestTreeManyFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -426,9 +427,6 @@ func TestTreeManyFiles(t *testing.T) {
 	elapsed := time.Since(start)
 	assertChanges(t, "no-op check", res)
 	t.Logf("%d files: no-op check in %v", n, elapsed.Round(time.Millisecond))
-	if limit := 2 * time.Second / 5; !treeRace && elapsed > limit {
-		t.Errorf("no-op check of %d files took %v, want under %v", n, elapsed, limit)
-	}
 	// One changed file is found and rewritten, alone.
 	p := m.env.Root.HostPath("/lib/d007/f0123.txt")
 	if err := os.WriteFile(p, []byte("changed\n"), 0o644); err != nil {

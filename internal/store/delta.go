@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -24,7 +23,8 @@ import (
 // release pair into two immutable files that any static HTTP server, cache or USB stick can
 // carry (OSTree's static deltas are the prior art):
 //
-//	deltas/FROM-TO.idx.zst   the index, zstd-compressed (with the frame's content checksum)
+//	deltas/FROM-TO.idx.zst   the index, zstd-compressed (with the frame's content checksum),
+//	                         then sealed as stored files are (seal.go)
 //	deltas/FROM-TO.pack      the payloads, one after the other, as the index lists them
 //
 // FROM is 64 zeros for a delta "from nothing": a full transfer of TO in one file.
@@ -333,14 +333,21 @@ func DecodeDeltaIndex(b []byte) (*DeltaIndex, error) {
 
 func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)]) == string(p) }
 
-// ReadDeltaIndex decompresses and decodes the content of an index file (.idx.zst).
+// ReadDeltaIndex checks the seal of the content of an index file (.idx.zst), decompresses
+// and decodes it. Errors wrap ErrMalformed.
 func ReadDeltaIndex(z []byte) (*DeltaIndex, error) {
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDeltaIndex))
 	if err != nil {
 		return nil, err
 	}
 	defer dec.Close()
-	b, err := dec.DecodeAll(z, nil)
+	// The seal catches any changed byte, also one that zstd ignores (a frame header's unused
+	// bit, its window size), so that a damaged copy is always told.
+	frame, err := unseal(z)
+	if err != nil {
+		return nil, fmt.Errorf("%w: delta index: %v", ErrMalformed, err)
+	}
+	b, err := dec.DecodeAll(frame, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: delta index does not decompress: %v", ErrMalformed, err)
 	}
@@ -397,7 +404,7 @@ const (
 	deltaMaxBases     = 4
 	deltaMaxDictBytes = 1 << 20
 	// A pack trains a dictionary when its compressible payloads without bases add up to
-	// dictMinInput bytes at least; dictSamples of them are used to train it.
+	// dictMinInput bytes at least, from about dictSampleSize bytes of them.
 	dictMinInput   = 16 << 20
 	dictSize       = 512 << 10
 	dictSampleSize = 8 << 20
@@ -538,12 +545,18 @@ func (s *Store) BuildDelta(ctx context.Context, from, to ID) (DeltaStats, error)
 		return fail(err)
 	}
 	stats.PackBytes = x.PackSize()
+	// A delta no client could read is not published: the index must decode.
+	plainIdx := x.Encode()
+	if _, err := DecodeDeltaIndex(plainIdx); err != nil {
+		_ = os.Remove(packPath)
+		return fail(fmt.Errorf("the index built does not decode: %w", err))
+	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderCRC(true),
 		zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return fail(err)
 	}
-	zidx := enc.EncodeAll(x.Encode(), nil)
+	zidx := seal(enc.EncodeAll(plainIdx, nil))
 	stats.IndexBytes = int64(len(zidx))
 	idxPath := filepath.Join(s.dir, filepath.FromSlash(DeltaIndexPath(from, to)))
 	if err := writeAtomic(idxPath, func(w *bufio.Writer) error { _, err := w.Write(zidx); return err }); err != nil {
@@ -746,7 +759,8 @@ func chunkBases(nf, of *FileObject, maxBases int, maxBytes int64) [][]ID {
 			if lo.k >= 0 {
 				near = append(near, of.Chunks[lo.k].ID)
 			}
-			if hi.k < len(of.Chunks) && len(near) < maxBases {
+			// (Both may be one chunk, repeated: a run of zeros. Bases are unique.)
+			if hi.k < len(of.Chunks) && len(near) < maxBases && !slices.Contains(near, of.Chunks[hi.k].ID) {
 				near = append(near, of.Chunks[hi.k].ID)
 			}
 			for j := range newGap {
@@ -829,8 +843,21 @@ func (s *Store) trainDict(ctx context.Context, entries []plannedEntry) ([]byte, 
 		}
 		samples = append(samples, data)
 	}
-	zdict, err := dict.BuildZstdDict(samples, dict.Options{MaxDictSize: dictSize, HashBytes: 6, ZstdDictID: dictID,
-		ZstdLevel: deltaLevel})
+	// The dictionary's content is the start of every sample in turn, dictSize bytes in all,
+	// with entropy tables fitted to the samples. Not dict.BuildZstdDict: its choice of
+	// content depends on map order, so that a pack would not be reproducible (two builds of
+	// one delta, two different files of one name: a cache or a resumed download would mix
+	// them). This does better, and many times faster: the compressible chunks of the shared
+	// transfer data set's v1 take 0.71 of their stored size against 0.77 (Go's sources: 0.79
+	// both; /usr/share/doc: 0.75 against 0.77).
+	per := dictSize/len(samples) + 1
+	var history []byte
+	for _, sample := range samples {
+		history = append(history, sample[:min(len(sample), per)]...)
+	}
+	history = history[:min(len(history), dictSize)]
+	zdict, err := zstd.BuildDict(zstd.BuildDictOptions{ID: dictID, Contents: samples, History: history,
+		Offsets: [3]int{1, 4, 8}, Level: deltaLevel})
 	if err != nil {
 		return nil, nil // not fatal: the pack is just larger
 	}
@@ -956,8 +983,15 @@ func windowFor(n int) int {
 	return max(w, 1<<20)
 }
 
-func (w *payloadWorker) encoder(cache map[int]*zstd.Encoder, window int, opts ...zstd.EOption) (*zstd.Encoder, error) {
+// encoder returns the cached encoder for window, made with opts, or with opts applied if
+// reset (the options differ from those it was made with: a raw dictionary). The pack's
+// dictionary is the same for every payload: applying it again would parse it and index
+// it anew for each one (most of the time of building a pack with a dictionary).
+func (w *payloadWorker) encoder(cache map[int]*zstd.Encoder, window int, reset bool, opts ...zstd.EOption) (*zstd.Encoder, error) {
 	if e := cache[window]; e != nil {
+		if !reset {
+			return e, nil
+		}
 		return e, e.ResetWithOptions(nil, opts...)
 	}
 	e, err := zstd.NewWriter(nil, append([]zstd.EOption{zstd.WithEncoderLevel(deltaLevel), zstd.WithEncoderCRC(false),
@@ -1002,7 +1036,7 @@ func (w *payloadWorker) compute(pe *plannedEntry) (r payloadResult) {
 			base = append(base, bp...)
 		}
 		if ok && len(base) > 0 {
-			e, err := w.encoder(w.raw, windowFor(len(base)+len(plain)), zstd.WithEncoderDictRaw(0, base))
+			e, err := w.encoder(w.raw, windowFor(len(base)+len(plain)), true, zstd.WithEncoderDictRaw(0, base))
 			if err != nil {
 				return payloadResult{err: err}
 			}
@@ -1012,7 +1046,7 @@ func (w *payloadWorker) compute(pe *plannedEntry) (r payloadResult) {
 		}
 	}
 	if w.b.zdict != nil && pe.kind == DeltaChunk && float64(len(stored)) < compressibleRatio*float64(len(plain)) {
-		e, err := w.encoder(w.dictEnc, windowFor(len(w.b.zdict)+len(plain)), zstd.WithEncoderDict(w.b.zdict))
+		e, err := w.encoder(w.dictEnc, windowFor(len(w.b.zdict)+len(plain)), false, zstd.WithEncoderDict(w.b.zdict))
 		if err != nil {
 			return payloadResult{err: err}
 		}
@@ -1245,6 +1279,15 @@ func (s *Store) ApplyDelta(ctx context.Context, dir string, from, to ID) (int, e
 		return 0, err
 	}
 	defer f.Close()
+	// A truncated (or stale) pack is refused before anything is applied.
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if info.Size() != x.PackSize() {
+		return 0, fmt.Errorf("delta %s: pack %s: %w: %d bytes, the index says %d", deltaName(from, to), f.Name(), ErrCorrupt,
+			info.Size(), x.PackSize())
+	}
 	a := s.NewDeltaApplier(x)
 	defer a.Close()
 	r := bufio.NewReaderSize(f, 1<<20)

@@ -27,7 +27,8 @@
 //
 //	chunks/ab/abcdef….zst    a chunk, zstd-compressed (one frame, then a seal: seal.go)
 //	objects/ab/abcdef….zst   an object, zstd-compressed, sealed
-//	deltas/FROM-TO/…         a static delta between two roots (delta.go)
+//	deltas/FROM-TO.idx.zst   a static delta between two roots: its index (delta.go)
+//	deltas/FROM-TO.pack      and its payloads
 //	quarantine/              corrupt files, moved aside when found (removed by GC)
 //	lock                     flock(2)ed: shared by writers, exclusive by GC (lock.go)
 //

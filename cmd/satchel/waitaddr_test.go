@@ -1,0 +1,30 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// cmdWaitAddr waits for a server started in the background to write its address to a
+// file (satchel store serve --addr-file), then sets an environment variable to it:
+// waitaddr FILE VAR.
+func cmdWaitAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitaddr FILE VAR")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(ts.MkAbs(args[0]))
+		if addr := strings.TrimSpace(string(b)); err == nil && addr != "" {
+			ts.Setenv(args[1], addr)
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitaddr: no address in %s after 10s", args[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
