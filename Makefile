@@ -61,10 +61,19 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzDecodeTree$$' -fuzztime 30s ./internal/store
 	$(GO) test -run XXX -fuzz '^FuzzDecodeDeltaIndex$$' -fuzztime 30s ./internal/store
 	$(GO) test -run XXX -fuzz '^FuzzLoadIndex$$' -fuzztime 30s ./internal/store
+	$(GO) test -run XXX -fuzz '^FuzzResolve$$' -fuzztime 30s ./internal/transfer
+	$(GO) test -run XXX -fuzz '^FuzzParseContentRange$$' -fuzztime 30s ./internal/transfer
 
-## bench: Go benchmarks (engine no-op run, language evaluation)
+## bench: Go benchmarks (engine no-op run, language evaluation, chunking and hashing on one core, tree no-op check)
 bench:
 	$(GO) test -run XXX -bench . -benchmem ./internal/engine ./internal/lang
+	$(GO) test -run XXX -bench 'Chunk' -cpu 1 ./internal/store
+	$(GO) test -run XXX -bench 'TreeNoop' ./internal/resource
+
+## bench-transfer: Satchel beside rsync and casync on the shared transfer dataset (root; installs them; ~6 min, ~6 GB in /tmp/xferlab)
+.PHONY: bench-transfer
+bench-transfer:
+	./bench/transfer/bench.sh
 
 ## bench-peers: Satchel beside Puppet and CFEngine on the shared school-server workload (installs them)
 bench-peers:
