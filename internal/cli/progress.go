@@ -11,29 +11,28 @@ import (
 	"golang.org/x/term"
 )
 
-// progress shows "resource N of M" on a terminal once a run has taken longer than a second,
-// and nothing when the output is not a terminal (logs stay clean).
-type progress struct {
-	w     io.Writer
-	delay time.Duration
-	done_ chan struct{}
-	wg    sync.WaitGroup
-	cur   atomic.Int64
-	total atomic.Int64
-	addr  atomic.Pointer[string]
-}
-
-// progressDelay is how long a run goes before progress is shown.
+// progressDelay is how long an operation goes before progress is shown.
 const progressDelay = time.Second
 
-// newProgress shows progress on w if it is a terminal.
-func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	return startProgress(w, ok && term.IsTerminal(int(f.Fd())), progressDelay)
+// lineProgress shows one line of progress on a terminal, redrawn ten times a second, once an
+// operation has taken longer than its delay, and nothing when the output is not a terminal
+// (logs stay clean). The line is cleared when the operation is done.
+type lineProgress struct {
+	w     io.Writer
+	line  atomic.Pointer[string]
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	delay time.Duration
 }
 
-func startProgress(w io.Writer, enabled bool, delay time.Duration) *progress {
-	p := &progress{w: w, done_: make(chan struct{}), delay: delay}
+// newLineProgress shows progress on w if it is a terminal.
+func newLineProgress(w io.Writer) *lineProgress {
+	f, ok := w.(*os.File)
+	return startLineProgress(w, ok && term.IsTerminal(int(f.Fd())), progressDelay)
+}
+
+func startLineProgress(w io.Writer, enabled bool, delay time.Duration) *lineProgress {
+	p := &lineProgress{w: w, stop: make(chan struct{}), delay: delay}
 	if enabled {
 		p.wg.Add(1)
 		go p.loop()
@@ -41,13 +40,10 @@ func startProgress(w io.Writer, enabled bool, delay time.Duration) *progress {
 	return p
 }
 
-func (p *progress) update(done, total int, addr string) {
-	p.cur.Store(int64(done))
-	p.total.Store(int64(total))
-	p.addr.Store(&addr)
-}
+// set replaces the line shown.
+func (p *lineProgress) set(line string) { p.line.Store(&line) }
 
-func (p *progress) loop() {
+func (p *lineProgress) loop() {
 	defer p.wg.Done()
 	start := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -55,26 +51,38 @@ func (p *progress) loop() {
 	shown := false
 	for {
 		select {
-		case <-p.done_:
+		case <-p.stop:
 			if shown {
 				fmt.Fprint(p.w, "\r\033[K")
 			}
 			return
 		case <-tick.C:
-			if time.Since(start) < p.delay {
+			line := p.line.Load()
+			if time.Since(start) < p.delay || line == nil {
 				continue
 			}
-			addr := ""
-			if a := p.addr.Load(); a != nil {
-				addr = *a
-			}
-			fmt.Fprintf(p.w, "\r\033[Kresource %d of %d: %s", p.cur.Load()+1, p.total.Load(), addr)
+			fmt.Fprintf(p.w, "\r\033[K%s", *line)
 			shown = true
 		}
 	}
 }
 
-func (p *progress) done() {
-	close(p.done_)
+// done stops the display and clears the line.
+func (p *lineProgress) done() {
+	close(p.stop)
 	p.wg.Wait()
+}
+
+// progress shows "resource N of M: ADDRESS" for a run.
+type progress struct{ *lineProgress }
+
+func newProgress(w io.Writer) progress { return progress{newLineProgress(w)} }
+
+func startProgress(w io.Writer, enabled bool, delay time.Duration) progress {
+	return progress{startLineProgress(w, enabled, delay)}
+}
+
+// update is the engine's progress callback: done resources of total, addr running.
+func (p progress) update(done, total int, addr string) {
+	p.set(fmt.Sprintf("resource %d of %d: %s", done+1, total, addr))
 }

@@ -9,13 +9,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/satchelcm/satchel/internal/store"
 )
@@ -102,6 +99,22 @@ control characters are refused before anything is written.`,
 			return nil
 		},
 	}
+}
+
+// parseIDList parses the values of a repeatable flag of IDs, each a single ID or a
+// comma-separated list.
+func parseIDList(values []string) ([]store.ID, error) {
+	var ids []store.ID
+	for _, v := range values {
+		for _, one := range strings.Split(v, ",") {
+			id, err := parseIDArg(strings.TrimSpace(one))
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 func parseIDArg(arg string) (store.ID, error) {
@@ -249,15 +262,9 @@ is missing, incomplete or corrupt, or if another process is adding to the store.
 			if len(keep) == 0 {
 				return &usageError{errors.New("gc needs the roots to keep: --keep ID (repeatable); to empty a store, remove its directory")}
 			}
-			var ids []store.ID
-			for _, k := range keep {
-				for _, one := range strings.Split(k, ",") {
-					id, err := parseIDArg(strings.TrimSpace(one))
-					if err != nil {
-						return err
-					}
-					ids = append(ids, id)
-				}
+			ids, err := parseIDList(keep)
+			if err != nil {
+				return err
 			}
 			st, err := f.open()
 			if err != nil {
@@ -303,60 +310,4 @@ func percent(done, total int64) string {
 		return ""
 	}
 	return fmt.Sprintf(" (%d%%)", done*100/total)
-}
-
-// lineProgress shows one line of progress on a terminal once an operation has taken longer
-// than progressDelay, as progress does for runs, and nothing when the output is not a
-// terminal.
-type lineProgress struct {
-	w     io.Writer
-	line  atomic.Pointer[string]
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	delay time.Duration
-}
-
-func newLineProgress(w io.Writer) *lineProgress {
-	f, ok := w.(*os.File)
-	return startLineProgress(w, ok && term.IsTerminal(int(f.Fd())), progressDelay)
-}
-
-func startLineProgress(w io.Writer, enabled bool, delay time.Duration) *lineProgress {
-	p := &lineProgress{w: w, stop: make(chan struct{}), delay: delay}
-	if enabled {
-		p.wg.Add(1)
-		go p.loop()
-	}
-	return p
-}
-
-func (p *lineProgress) set(line string) { p.line.Store(&line) }
-
-func (p *lineProgress) loop() {
-	defer p.wg.Done()
-	start := time.Now()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	shown := false
-	for {
-		select {
-		case <-p.stop:
-			if shown {
-				fmt.Fprint(p.w, "\r\033[K")
-			}
-			return
-		case <-tick.C:
-			line := p.line.Load()
-			if time.Since(start) < p.delay || line == nil {
-				continue
-			}
-			fmt.Fprintf(p.w, "\r\033[K%s", *line)
-			shown = true
-		}
-	}
-}
-
-func (p *lineProgress) done() {
-	close(p.stop)
-	p.wg.Wait()
 }

@@ -123,15 +123,9 @@ k, M or G (1k = 1024), such as 256k or 2M; 0 for no cap.`,
 			if err != nil {
 				return err
 			}
-			var haves []store.ID
-			for _, h := range have {
-				for _, one := range strings.Split(h, ",") {
-					hid, err := parseIDArg(strings.TrimSpace(one))
-					if err != nil {
-						return err
-					}
-					haves = append(haves, hid)
-				}
+			haves, err := parseIDList(have)
+			if err != nil {
+				return err
 			}
 			if nStreams < 1 || nStreams > 64 {
 				return &usageError{fmt.Errorf("--streams %d: want 1 to 64", nStreams)}
