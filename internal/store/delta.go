@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -359,13 +360,24 @@ func (s *Store) DeltaIndex(from, to ID) (*DeltaIndex, error) {
 	return readDeltaIndexFile(filepath.Join(s.dir, filepath.FromSlash(DeltaIndexPath(from, to))), from, to)
 }
 
+// MaxDeltaIndexFile bounds an index file (compressed), read from a directory or fetched.
+const MaxDeltaIndexFile = 256 << 20
+
 func readDeltaIndexFile(p string, from, to ID) (*DeltaIndex, error) {
-	z, err := os.ReadFile(p)
+	f, err := openRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("delta %s: %w", deltaName(from, to), ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	z, err := io.ReadAll(io.LimitReader(f, MaxDeltaIndexFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(z) > MaxDeltaIndexFile {
+		return nil, fmt.Errorf("%s: %w: larger than any delta index (%d bytes)", p, ErrMalformed, MaxDeltaIndexFile)
 	}
 	x, err := ReadDeltaIndex(z)
 	if err != nil {
@@ -1062,6 +1074,9 @@ func (w *payloadWorker) compute(pe *plannedEntry) (r payloadResult) {
 // those are a valid object. Otherwise nothing is stored and the error wraps ErrCorrupt.
 func (s *Store) PutObjectCompressed(id ID, zdata []byte) error {
 	plain, err := s.verify(objectsDir, id, zdata, nil)
+	if err == nil {
+		err = checkStoredSize(len(zdata), len(plain))
+	}
 	if err != nil {
 		return fmt.Errorf("object %s as received: %w: %w", id, ErrCorrupt, err)
 	}
@@ -1266,6 +1281,24 @@ func (a *DeltaApplier) loadDict(id ID, zdict []byte) error {
 	return nil
 }
 
+// openRegular opens p for reading, refusing anything but a regular file (a directory from
+// a USB stick or a copy may hold a FIFO, which would block, or a device, which never ends).
+func openRegular(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", p)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // ApplyDelta applies the delta from → to found in dir, a directory laid out as a store
 // (deltas/FROM-TO.idx.zst and .pack; a copy of a store, a USB stick), streaming its pack
 // once and storing what the store lacks. It returns the number of payloads applied.
@@ -1274,7 +1307,7 @@ func (s *Store) ApplyDelta(ctx context.Context, dir string, from, to ID) (int, e
 	if err != nil {
 		return 0, err
 	}
-	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(DeltaPackPath(from, to))))
+	f, err := openRegular(filepath.Join(dir, filepath.FromSlash(DeltaPackPath(from, to))))
 	if err != nil {
 		return 0, err
 	}

@@ -100,7 +100,7 @@ func (s *Store) MaterializeFile(ctx context.Context, root *fsroot.Root, p string
 	if err := checkSpace(root, dir, need); err != nil {
 		return st, err
 	}
-	tmp, tmpPath, err := root.CreateTemp(dir, path.Base(p))
+	tmp, tmpPath, err := root.CreateTemp(dir, tempBase(path.Base(p)))
 	if err != nil {
 		return st, fmt.Errorf("write %s: %w", name, err)
 	}

@@ -7,10 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -37,16 +39,17 @@ import (
 // file). Until here nothing in the tree has changed: an error, a missing or corrupt chunk,
 // or a cancelled ctx removes what was staged and leaves the tree as it was.
 //
-// Commit: the staged entries are renamed into place (an old directory in the way is
-// removed first), modes and owners fixed, purged entries removed, and the directories
-// flushed. Commit is not interrupted by ctx: it is renames, and a tree half old and half
+// Commit: the staged entries are renamed into place (an entry of another kind in the way,
+// such as an old directory, is swapped out in one step and removed last), modes and owners
+// fixed, purged entries removed, and the directories flushed. Commit is not interrupted by ctx: it is renames, and a tree half old and half
 // new would serve pages whose links point to what is not there yet. Even a crash in it
 // leaves every file either its old or its new version.
 //
 // With DryRun the plan is made, checked and reported, and nothing is written.
 type TreeOptions struct {
 	// Purge removes the entries below the directory that the tree does not have (and that
-	// Keep does not claim). Without it they are left alone.
+	// Keep does not claim). Without it they are left alone. The store's own directory, and
+	// any directory holding it, is never removed (nor replaced by a tree's entry).
 	Purge bool
 	// Keep, if set, reports for a path (inside the root) not in the tree whether something
 	// else manages it (itself: leave it) or something below it (below: leave those).
@@ -189,6 +192,111 @@ type treeRun struct {
 	ops  []*op
 	need map[uint64]*devNeed
 	wr   *writer
+
+	// guard holds the store's directory (true) and its ancestors (false), which no run
+	// may remove or replace, whatever the tree or Purge say; nor is a tree ever
+	// materialized into the store.
+	guard map[devIno]bool
+	aside []string // old entries the commit swapped out of the tree, to remove last
+}
+
+// devIno identifies a directory.
+type devIno struct{ dev, ino uint64 }
+
+func statID(st *unix.Stat_t) devIno { return devIno{uint64(st.Dev), st.Ino} }
+
+// Bounds of a plan. A tree object names subtrees by ID, so a few crafted objects can name
+// the same subtree under many names, level after level: a tree of 30 objects can expand to
+// a billion paths. The plan refuses to hold more than maxPlanOps changes (about 400 bytes
+// of memory each), or a path longer than maxTreePath (PATH_MAX, with room for a temporary
+// name): such a path could not be written anyway.
+var maxPlanOps = 1 << 22
+
+const maxTreePath = unix.PathMax - 64
+
+// storeGuard returns the store's directory and each of its ancestors, by device and inode,
+// both as named and with symlinks resolved.
+func (s *Store) storeGuard() map[devIno]bool {
+	g := map[devIno]bool{}
+	add := func(p string) {
+		for first := true; ; first = false {
+			var st unix.Stat_t
+			if unix.Stat(p, &st) == nil {
+				if id := statID(&st); !g[id] {
+					g[id] = first
+				}
+			}
+			parent := filepath.Dir(p)
+			if parent == p {
+				return
+			}
+			p = parent
+		}
+	}
+	add(s.dir)
+	if real, err := filepath.EvalSymlinks(s.dir); err == nil && real != s.dir {
+		add(real)
+	}
+	return g
+}
+
+// guarded reports whether st is the store's directory (itself) or one of its ancestors
+// (below).
+func (r *treeRun) guarded(st *unix.Stat_t) (itself, below bool) {
+	if statKind(st) != kindDir {
+		return false, false
+	}
+	store, ok := r.guard[statID(st)]
+	if !ok {
+		return false, false
+	}
+	return store, !store
+}
+
+// insideStore reports whether the directory d is the store's directory or below it.
+func (r *treeRun) insideStore(d *os.File) (bool, error) {
+	var storeID devIno
+	found := false
+	for id, itself := range r.guard {
+		if itself {
+			storeID, found = id, true
+		}
+	}
+	if !found {
+		return false, nil
+	}
+	fd, err := unix.Dup(int(d.Fd()))
+	if err != nil {
+		return false, err
+	}
+	for range 4096 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			_ = unix.Close(fd)
+			return false, err
+		}
+		if statID(&st) == storeID {
+			_ = unix.Close(fd)
+			return true, nil
+		}
+		up, err := unix.Openat(fd, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		_ = unix.Close(fd)
+		if err != nil {
+			return false, err
+		}
+		var pst unix.Stat_t
+		if err := unix.Fstat(up, &pst); err != nil {
+			_ = unix.Close(up)
+			return false, err
+		}
+		if statID(&pst) == statID(&st) { // the file system's root
+			_ = unix.Close(up)
+			return false, nil
+		}
+		fd = up
+	}
+	_ = unix.Close(fd)
+	return false, nil
 }
 
 // devNeed is the space new entries need on one file system.
@@ -205,7 +313,8 @@ func (s *Store) MaterializeTree(ctx context.Context, root *fsroot.Root, dir stri
 	if opts.MaxPaths == 0 {
 		opts.MaxPaths = 20
 	}
-	r := &treeRun{s: s, ctx: ctx, root: root, dir: dir, id: treeID, opts: &opts, need: map[uint64]*devNeed{}}
+	r := &treeRun{s: s, ctx: ctx, root: root, dir: dir, id: treeID, opts: &opts, need: map[uint64]*devNeed{},
+		guard: s.storeGuard()}
 	seeds := NewSeeds(root)
 	defer func() { _ = seeds.Close() }() // read-only files: nothing to lose
 	r.wr = s.newWriter(opts.Seeds, seeds)
@@ -299,6 +408,16 @@ func (r *treeRun) plan() error {
 			}
 			parent = path.Dir(parent)
 		}
+		if pd, err := r.root.OpenFile(parent, os.O_RDONLY|unix.O_DIRECTORY, 0); err == nil {
+			in, err := r.insideStore(pd)
+			_ = pd.Close()
+			if err != nil || in {
+				if err == nil {
+					err = fmt.Errorf("it is inside the content store %s", r.s.dir)
+				}
+				return fmt.Errorf("materialize into %s: %w", r.root.HostPath(r.dir), err)
+			}
+		}
 		if parent == path.Dir(r.dir) {
 			r.leftovers(parent, path.Base(r.dir))
 		}
@@ -316,6 +435,12 @@ func (r *treeRun) plan() error {
 		return fmt.Errorf("open %s: %w", r.root.HostPath(r.dir), err)
 	}
 	defer d.Close()
+	if in, err := r.insideStore(d); err != nil || in {
+		if err == nil {
+			err = fmt.Errorf("it is inside the content store %s", r.s.dir)
+		}
+		return fmt.Errorf("materialize into %s: %w", r.root.HostPath(r.dir), err)
+	}
 	return r.planDir("", t, prev, d, -1, uint64(st.Dev), r.dir)
 }
 
@@ -327,7 +452,7 @@ func (r *treeRun) leftovers(dir, base string) {
 		return
 	}
 	for _, n := range names {
-		if pid, ok := tempName(n); ok && pid != os.Getpid() && strings.HasPrefix(n, "."+base+".satchel-") {
+		if pid, ok := tempName(n); ok && pid != os.Getpid() && strings.HasPrefix(n, "."+tempBase(base)+".satchel-") {
 			r.add(&op{kind: opRemove, at: path.Join(dir, n), old: kindOther, top: -1,
 				detail: "(temporary file of an interrupted run)"})
 			r.st.TempRemoved++
@@ -377,6 +502,23 @@ func openAt(d *os.File, name string, flags int) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path.Join(d.Name(), name)), nil
+}
+
+// maxTempBase is how much of an entry's name its temporary names keep: ".NAME.satchel-PID-
+// SEQ" must fit in NAME_MAX (255 bytes) whatever the name, which may be 255 bytes itself.
+const maxTempBase = 200
+
+// tempBase returns the part of name that its temporary names keep: at most maxTempBase
+// bytes, cut at a UTF-8 character boundary.
+func tempBase(name string) string {
+	if len(name) <= maxTempBase {
+		return name
+	}
+	n := maxTempBase
+	for n > 0 && !utf8.RuneStart(name[n]) {
+		n--
+	}
+	return name[:n]
 }
 
 // tempName matches the temporary names that fsroot.CreateTemp and this file give:
@@ -457,6 +599,12 @@ func (r *treeRun) planEntry(rel string, e Entry, prev *TreeObject, d *os.File, t
 	if err := CheckName(e.Name); err != nil { // DecodeTree refused it already; twice is cheap
 		return fmt.Errorf("tree %s: %s: %w", r.id, r.host(rel), err)
 	}
+	if len(r.abs(erel)) > maxTreePath {
+		return fmt.Errorf("tree %s: %s/%s…: path longer than %d bytes", r.id, r.host(rel)[:min(len(r.host(rel)), 64)], e.Name, maxTreePath)
+	}
+	if len(r.ops) >= maxPlanOps {
+		return fmt.Errorf("tree %s: more than %d entries to create or change in %s; refusing a tree that large", r.id, maxPlanOps, r.root.HostPath(r.dir))
+	}
 	var st unix.Stat_t
 	old := kindNone
 	if d != nil {
@@ -467,6 +615,10 @@ func (r *treeRun) planEntry(rel string, e Entry, prev *TreeObject, d *os.File, t
 		case !errors.Is(err, unix.ENOENT):
 			return fmt.Errorf("inspect %s: %w", r.host(erel), err)
 		}
+	}
+	if itself, below := r.guarded(&st); itself || below && e.Kind != KindDir {
+		return fmt.Errorf("tree %s: %s is the content store %s or holds it: a tree may not replace it or write into it",
+			r.id, r.host(erel), r.s.dir)
 	}
 	var pe *Entry
 	if prev != nil {
@@ -496,6 +648,9 @@ func (r *treeRun) planPurge(rel, name string, d *os.File) error {
 		return fmt.Errorf("inspect %s: %w", r.host(rel), err)
 	}
 	kind := statKind(&st)
+	if store, holds := r.guarded(&st); store || holds {
+		return nil // the content store, and what holds it (its state directory), stay whole
+	}
 	if r.opts.Keep != nil {
 		itself, below := r.opts.Keep(r.abs(rel))
 		if itself {
@@ -992,7 +1147,7 @@ var tempSeq atomic.Uint64
 
 // makeTemp creates a directory or symlink under a fresh temporary name beside p.
 func (r *treeRun) makeTemp(p string, create func(tmp string) error) (string, error) {
-	dir, base := path.Dir(p), path.Base(p)
+	dir, base := path.Dir(p), tempBase(path.Base(p))
 	for range 100 {
 		tmp := path.Join(dir, fmt.Sprintf(".%s.satchel-%d-t%d", base, os.Getpid(), tempSeq.Add(1)))
 		err := create(tmp)
@@ -1071,7 +1226,7 @@ func (r *treeRun) stageOne(o *op) error {
 			o2 := r.stagedPath(o)
 			f, err = r.root.OpenFile(o2, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		} else {
-			f, o.temp, err = r.root.CreateTemp(path.Dir(final), path.Base(final))
+			f, o.temp, err = r.root.CreateTemp(path.Dir(final), tempBase(path.Base(final)))
 			o.staged = err == nil
 		}
 		if err != nil {
@@ -1147,8 +1302,22 @@ func (r *treeRun) cleanup() {
 	}
 }
 
-// commit puts the staged entries in place, fixes modes and owners and removes what goes.
+// commit puts the staged entries in place, fixes modes and owners and removes what goes;
+// last, the old directories that new entries replaced (also after an error: they are out
+// of the tree already).
 func (r *treeRun) commit() error {
+	err := r.commitEntries()
+	var errs []error
+	for _, a := range r.aside {
+		if rerr := r.root.RemoveAll(a); rerr != nil {
+			errs = append(errs, fmt.Errorf("remove the replaced directory %s (the next run tries again): %w", r.root.HostPath(a), rerr))
+		}
+	}
+	r.aside = nil
+	return errors.Join(append([]error{err}, errs...)...)
+}
+
+func (r *treeRun) commitEntries() error {
 	dirs := map[string]bool{}
 	var written []*op
 	for _, o := range r.ops {
@@ -1163,16 +1332,17 @@ func (r *treeRun) commit() error {
 		dirs[path.Dir(final)] = true
 		switch o.kind {
 		case opFile, opMkdir, opLink:
-			if o.old == kindDir {
-				if err := r.root.RemoveAll(final); err != nil {
-					return fmt.Errorf("replace %s: %w", name, err)
+			if o.old == kindDir || o.old != kindNone && o.kind == opMkdir {
+				// rename(2) cannot put a file over a directory or a directory over a
+				// file: the two are swapped, the old one removed once all is in place.
+				old, err := r.swap(o.temp, final)
+				if err != nil {
+					return fmt.Errorf("put %s in place: %w", name, err)
 				}
-			} else if o.old != kindNone && o.kind == opMkdir {
-				if err := r.root.Remove(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("replace %s: %w", name, err)
+				if old != "" {
+					r.aside = append(r.aside, old)
 				}
-			}
-			if err := r.root.Rename(o.temp, final); err != nil {
+			} else if err := r.root.Rename(o.temp, final); err != nil {
 				return fmt.Errorf("put %s in place: %w", name, err)
 			}
 			o.staged = false
@@ -1196,6 +1366,45 @@ func (r *treeRun) commit() error {
 	}
 	r.recordWritten(written)
 	return nil
+}
+
+// swap puts the staged entry tmp (beside final, in the same directory) in place of final,
+// an entry of another kind, and returns where the old entry now is, to remove. Where the
+// file system can, the two are exchanged in one step (renameat2 RENAME_EXCHANGE): a crash
+// leaves one or the other in place, never nothing, and a removal that fails half-way
+// leaves the old one whole. Elsewhere the old one is renamed aside first.
+func (r *treeRun) swap(tmp, final string) (string, error) {
+	d, err := r.root.OpenFile(path.Dir(final), os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return "", err
+	}
+	err = unix.Renameat2(int(d.Fd()), path.Base(tmp), int(d.Fd()), path.Base(final), unix.RENAME_EXCHANGE)
+	_ = d.Close()
+	switch {
+	case err == nil:
+		return tmp, nil
+	case errors.Is(err, unix.ENOENT): // gone meanwhile: nothing to swap with
+		return "", r.root.Rename(tmp, final)
+	case !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP):
+		return "", &os.LinkError{Op: "exchange", Old: tmp, New: final, Err: err}
+	}
+	aside, err := r.makeTemp(final, func(aside string) error {
+		if _, err := r.root.Lstat(aside); err == nil {
+			return fs.ErrExist
+		}
+		return r.root.Rename(final, aside)
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", r.root.Rename(tmp, final)
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := r.root.Rename(tmp, final); err != nil {
+		_ = r.root.Rename(aside, final) // the old one back
+		return "", err
+	}
+	return aside, nil
 }
 
 func (r *treeRun) fixAttrs(o *op, p string) error {

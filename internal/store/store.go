@@ -177,6 +177,9 @@ func (s *Store) checkChunkSize(id ID, n int) error {
 // the error wraps ErrCorrupt.
 func (s *Store) PutChunkCompressed(id ID, zdata []byte) error {
 	plain, err := s.verify(chunksDir, id, zdata, nil)
+	if err == nil {
+		err = checkStoredSize(len(zdata), len(plain))
+	}
 	if err != nil {
 		return fmt.Errorf("chunk %s as received: %w: %w", id, ErrCorrupt, err)
 	}
@@ -190,6 +193,18 @@ func (s *Store) PutChunkCompressed(id ID, zdata []byte) error {
 	defer release()
 	_, _, err = s.put(chunksDir, id, nil, zdata, nil, syncNow)
 	return err
+}
+
+// checkStoredSize refuses a received file of z bytes holding n bytes of content that is
+// larger than any encoder makes it: zstd's worst case adds a frame header and a few bytes
+// per 128 KiB block, the seal 12. A larger file carries more than its content (skippable
+// frames, or frames that decode to nothing: zstd skips them, the hash cannot see them),
+// which would waste the disk of this store and of every store it is copied to.
+func checkStoredSize(z, n int) error {
+	if limit := n + n/64 + 1024; z > limit {
+		return fmt.Errorf("%d bytes for %d bytes of content, more than any encoding needs", z, n)
+	}
+	return nil
 }
 
 // Chunk returns the chunk's content, verified. A chunk whose file is damaged (its seal does

@@ -14,7 +14,7 @@ import (
 
 // maxIndexSize bounds a delta index download (compressed; store.ReadDeltaIndex bounds its
 // decoded size).
-const maxIndexSize = 256 << 20
+const maxIndexSize = store.MaxDeltaIndexFile
 
 // errBadDelta: a delta that cannot be used (an index that does not decode or is not the one
 // asked for, a pack that does not match its index). The pull goes on without it.
@@ -61,7 +61,7 @@ func (p *pull) fetchIndex(ctx context.Context, from store.ID) (*store.DeltaIndex
 		defer resp.Body.Close()
 		u = resp.url
 		if resp.StatusCode != http.StatusOK {
-			return permanent(fmt.Errorf("%w: GET %s: %s to a request without Range", errBadDelta, u, resp.Status))
+			return permanent(fmt.Errorf("%w: GET %s: %s to a request without Range", errBadDelta, u, printable(resp.Status)))
 		}
 		z, err = readBody(resp, maxIndexSize)
 		if isPermanent(err) {

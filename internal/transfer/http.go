@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // errNotFound: the server answered 404 (the file is not on the server).
@@ -93,7 +94,7 @@ func (p *pull) get(ctx context.Context, path string, rng *byteRange, fresh bool)
 		resp.Body.Close()
 		stall.Stop()
 		cancel(nil)
-		e := &statusError{url: u, code: resp.StatusCode, status: resp.Status}
+		e := &statusError{url: u, code: resp.StatusCode, status: printable(resp.Status)}
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 			e.retryAfter = time.Duration(s) * time.Second
 		}
@@ -105,6 +106,18 @@ func (p *pull) get(ctx context.Context, path string, rng *byteRange, fresh bool)
 	stall.Stop() // until the body is read
 	resp.Body = &body{r: resp.Body, p: p, ctx: ctx, rctx: rctx, cancel: cancel, stall: stall, url: u}
 	return &response{Response: resp, url: u}, nil
+}
+
+// printable returns s with its control characters (C0, DEL, C1) replaced by '?': a status
+// line comes from the server, and warnings and errors that quote it go to a terminal, which
+// an escape sequence would drive (clear it, forge lines).
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // unwrapURLError drops the *url.Error around a transport error: get names the request

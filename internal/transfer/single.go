@@ -244,7 +244,7 @@ func (q *singles) fetch(ctx context.Context, it item) (failure, fatal error) {
 			defer resp.Body.Close()
 			u = resp.url
 			if resp.StatusCode != 200 {
-				return permanent(fmt.Errorf("GET %s: %s to a request without Range", u, resp.Status))
+				return permanent(fmt.Errorf("GET %s: %s to a request without Range", u, printable(resp.Status)))
 			}
 			z, err = readBody(resp, limit)
 			return err
