@@ -27,7 +27,7 @@ func (p *pull) viaDelta(ctx context.Context, have []store.ID) error {
 	for _, from := range p.candidates(have) {
 		x, err := p.fetchIndex(ctx, from)
 		switch {
-		case errors.Is(err, errNotFound):
+		case absent(err):
 			continue
 		case errors.Is(err, errBadDelta):
 			p.warn(fmt.Sprintf("%v; not using it", err))
@@ -45,6 +45,15 @@ func (p *pull) viaDelta(ctx context.Context, have []store.ID) error {
 		return err
 	}
 	return nil
+}
+
+// absent reports whether a request for an optional file (a delta's index) failed because
+// the file is not there: 404, or 403 as object stores (S3, GCS) answer for a missing key
+// when listing is not allowed. A server that forbids everything says so again on the
+// objects, which are not optional.
+func absent(err error) bool {
+	var se *statusError
+	return errors.Is(err, errNotFound) || errors.As(err, &se) && se.code == http.StatusForbidden
 }
 
 // fetchIndex downloads and decodes the index of the delta from → p.to. An index that is

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -96,6 +98,29 @@ func TestPullNoDeltas(t *testing.T) {
 	}
 }
 
+// An object store without list permission (S3, GCS) answers 403 for a missing key: a
+// mirror without deltas there is pulled file by file.
+func TestPullForbiddenMeansMissing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.removeDeltas(t)
+	files := http.FileServer(http.Dir(f.dir))
+	bucket := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := os.Stat(filepath.Join(f.dir, filepath.FromSlash(r.URL.Path))); err != nil {
+			http.Error(w, "AccessDenied", http.StatusForbidden)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	c, _ := testClient(t, bucket)
+	s := newStore(t)
+	st := mustPull(t, c, s, f.v1)
+	checkComplete(t, s, f.v1)
+	if st.Delta || st.Retries != 0 || st.Objects == 0 {
+		t.Errorf("%+v: want everything singly, no retries", st)
+	}
+}
+
 // stripRange is a server that does not serve ranges: it answers every GET with the whole
 // file.
 func stripRange(h http.Handler) http.Handler {
@@ -161,11 +186,13 @@ func TestPullErrors(t *testing.T) {
 	}))
 	c, _ = testClient(t, forbidden)
 	st, err = c.Pull(context.Background(), newStore(t), root, nil)
-	if err == nil || !strings.Contains(err.Error(), "GET "+forbidden+"deltas/") || !strings.Contains(err.Error(), ": 403 Forbidden") {
-		t.Errorf("error %v: want the index request's 403", err)
+	// A 403 on a delta's index is how object stores (S3, GCS) say a key is missing: the
+	// pull goes on file by file, and the root's 403 is the error.
+	if err == nil || !strings.Contains(err.Error(), "GET "+forbidden+"objects/") || !strings.Contains(err.Error(), ": 403 Forbidden") {
+		t.Errorf("error %v: want the root object's 403", err)
 	}
-	if st.Retries != 0 {
-		t.Errorf("%d retries of a 403", st.Retries)
+	if st.Requests != 2 || st.Retries != 0 {
+		t.Errorf("%+v: want 2 requests (the index, the root), no retry of a 403", st)
 	}
 
 	// A server that fails: retried, then given up.
