@@ -524,7 +524,7 @@ func (s *Store) BuildDelta(ctx context.Context, from, to ID) (DeltaStats, error)
 	}
 	x := &DeltaIndex{From: from, To: to}
 	packPath := filepath.Join(s.dir, filepath.FromSlash(DeltaPackPath(from, to)))
-	err = writeAtomic(packPath, func(w *bufio.Writer) error {
+	err = writeAtomic(packPath, 0o644, func(w *bufio.Writer) error {
 		var offset int64
 		return b.payloads(ctx, entries, func(pe *plannedEntry, r payloadResult) error {
 			if _, err := w.Write(r.payload); err != nil {
@@ -571,7 +571,7 @@ func (s *Store) BuildDelta(ctx context.Context, from, to ID) (DeltaStats, error)
 	zidx := seal(enc.EncodeAll(plainIdx, nil))
 	stats.IndexBytes = int64(len(zidx))
 	idxPath := filepath.Join(s.dir, filepath.FromSlash(DeltaIndexPath(from, to)))
-	if err := writeAtomic(idxPath, func(w *bufio.Writer) error { _, err := w.Write(zidx); return err }); err != nil {
+	if err := writeAtomic(idxPath, 0o644, func(w *bufio.Writer) error { _, err := w.Write(zidx); return err }); err != nil {
 		return fail(err)
 	}
 	if err := syncDir(dir); err != nil {
@@ -579,37 +579,6 @@ func (s *Store) BuildDelta(ctx context.Context, from, to ID) (DeltaStats, error)
 	}
 	stats.Duration = time.Since(start)
 	return stats, nil
-}
-
-// writeAtomic writes a file through a temporary file in its directory, flushed, then renamed.
-func writeAtomic(p string, write func(*bufio.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(p), tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err = write(w); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
 }
 
 // reach adds every object and chunk reachable from root to objs and chunks.

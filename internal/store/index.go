@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -183,7 +184,14 @@ func (ix *Index) Save(file string) error {
 	}
 	sum := sha256.Sum256(b)
 	b = append(b, sum[:]...)
-	if err := writeFileAtomic(file, b); err != nil {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("save stat cache: %w", err)
+	}
+	if err := writeAtomic(file, 0o600, func(w *bufio.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		return fmt.Errorf("save stat cache: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("save stat cache: %w", err)
 	}
 	ix.dirty = false
@@ -191,40 +199,6 @@ func (ix *Index) Save(file string) error {
 		ix.stamp = info.ModTime().UnixNano()
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to file through a temporary file, flushed, then renamed.
-func writeFileAtomic(file string, data []byte) (err error) {
-	dir := filepath.Dir(file)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o600); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), file); err != nil {
-		return err
-	}
-	return syncDir(dir)
 }
 
 // lookup returns the entry of rel whose stat matches st and is not racy, or nil.
