@@ -160,6 +160,17 @@ func TestGCBusy(t *testing.T) {
 		t.Errorf("GC while this process writes: %v", err)
 	}
 	release()
+	// A hold (a pull, a checkout), nested with a writer's lock.
+	hold, err := s1.Hold()
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, _ = s1.lock.shared()
+	release()
+	if _, err := s1.GC(context.Background(), nil); !errors.Is(err, ErrBusy) {
+		t.Errorf("GC while held: %v", err)
+	}
+	hold()
 	if _, err := s1.GC(context.Background(), nil); err != nil {
 		t.Errorf("GC once writes ended: %v", err)
 	}

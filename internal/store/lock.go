@@ -65,10 +65,15 @@ func (l *storeLock) shared() (release func(), err error) {
 	}, nil
 }
 
+// Hold keeps GC away from the store until release is called: for an operation that finds
+// content present and relies on it staying there (a transfer, a checkout), as the store's
+// own writers do for each write. GC meanwhile fails with ErrBusy. Holds may nest.
+func (s *Store) Hold() (release func(), err error) { return s.lock.shared() }
+
 // exclusive takes the lock for GC, or fails with ErrBusy at once if a writer holds it.
 func (l *storeLock) exclusive() (release func(), err error) {
 	if !l.rw.TryLock() {
-		return nil, fmt.Errorf("%w: an add or a transfer is running in this process", ErrBusy)
+		return nil, fmt.Errorf("%w: an add, a transfer or a checkout is using it in this process", ErrBusy)
 	}
 	f, err := os.Open(l.path)
 	if err != nil {
@@ -79,7 +84,7 @@ func (l *storeLock) exclusive() (release func(), err error) {
 		_ = f.Close()
 		l.rw.Unlock()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: another process is adding to it or fetching into it", ErrBusy)
+			return nil, fmt.Errorf("%w: another process is adding to it, fetching into it or checking out from it", ErrBusy)
 		}
 		return nil, fmt.Errorf("lock store: %w", err)
 	}

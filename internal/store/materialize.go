@@ -89,6 +89,11 @@ func (e *MissingError) Unwrap() error { return ErrNotFound }
 // cancelled, the temporary file is removed and p is left as it was.
 func (s *Store) MaterializeFile(ctx context.Context, root *fsroot.Root, p string, f *FileObject, mode fs.FileMode, uid, gid int, seeds *Seeds) (Stats, error) {
 	var st Stats
+	release, err := s.Hold() // the chunks found present must stay until they are written
+	if err != nil {
+		return st, err
+	}
+	defer release()
 	name := root.HostPath(p)
 	if missing, bytes := s.missingChunks(f.Chunks, seeds.Has, nil); len(missing) > 0 {
 		st.Missing = missing

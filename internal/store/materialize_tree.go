@@ -313,6 +313,11 @@ func (s *Store) MaterializeTree(ctx context.Context, root *fsroot.Root, dir stri
 	if opts.MaxPaths == 0 {
 		opts.MaxPaths = 20
 	}
+	release, err := s.Hold() // the chunks planned from must stay until they are written
+	if err != nil {
+		return TreeStats{}, err
+	}
+	defer release()
 	r := &treeRun{s: s, ctx: ctx, root: root, dir: dir, id: treeID, opts: &opts, need: map[uint64]*devNeed{},
 		guard: s.storeGuard()}
 	seeds := NewSeeds(root)

@@ -134,6 +134,13 @@ func (c *Client) Pull(ctx context.Context, s *store.Store, to store.ID, have []s
 	fail := func(err error) (Stats, error) {
 		return p.stats(), fmt.Errorf("pull %s from %s: %w", to, c.BaseURL.Redacted(), err)
 	}
+	// What is found present (the bases of deltas, objects already stored) must stay: no GC
+	// until the pull is done.
+	release, err := s.Hold()
+	if err != nil {
+		return fail(err)
+	}
+	defer release()
 	objects, chunks, err := s.Missing(ctx, to)
 	if err != nil {
 		return fail(err)

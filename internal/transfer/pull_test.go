@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/satchelcm/satchel/internal/store"
@@ -210,5 +211,46 @@ func TestPullErrors(t *testing.T) {
 	}
 	if !errors.Is(err, errGaveUp) {
 		t.Errorf("error %v does not wrap errGaveUp", err)
+	}
+}
+
+// A GC of the store while a pull runs is refused (store.ErrBusy): what the pull found
+// present, the bases of its delta among them, stays until it is done.
+func TestPullHoldsStoreAgainstGC(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h, err := NewHandler(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	started, unblock := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".pack") {
+			once.Do(func() { close(started) })
+			<-unblock
+		}
+		h.ServeHTTP(w, r)
+	}))
+	c, _ := testClient(t, url)
+	s := storeWith(t, f.v1Dir)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Pull(context.Background(), s, f.v2, []store.ID{f.v1})
+		done <- err
+	}()
+	<-started
+	_, gcErr := s.GC(context.Background(), []store.ID{f.v1})
+	close(unblock)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(gcErr, store.ErrBusy) {
+		t.Errorf("GC during the pull: %v, want ErrBusy", gcErr)
+	}
+	checkComplete(t, s, f.v2)
+	if _, err := s.GC(context.Background(), []store.ID{f.v2}); err != nil {
+		t.Errorf("GC after the pull: %v", err)
 	}
 }
