@@ -56,7 +56,11 @@ file: a first transfer. Building a delta again replaces it with the same bytes.`
 			}
 			ctx, stop := interruptible()
 			defer stop()
-			stats, err := st.BuildDelta(ctx, fromID, to)
+			show := newLineProgress(s.stderr)
+			stats, err := st.BuildDelta(ctx, fromID, to, func(p store.DeltaProgress) {
+				show.set(fmt.Sprintf("building the delta: %d of %d entries, %s of pack", p.Entries, p.TotalEntries, humanBytes(p.PackBytes)))
+			})
+			show.done()
 			if err != nil {
 				return fail("%v", err)
 			}
@@ -220,7 +224,13 @@ func checkoutTree(ctx context.Context, s *streams, st *store.Store, id store.ID,
 	if !opts.previous.IsZero() {
 		tops.Previous = opts.previous
 	}
+	show := newLineProgress(s.stderr)
+	tops.Progress = func(p store.TreeProgress) {
+		show.set(fmt.Sprintf("checking out: %d of %d files, %s of %s%s", p.Files, p.TotalFiles,
+			humanBytes(p.Bytes), humanBytes(p.TotalBytes), percent(p.Bytes, p.TotalBytes)))
+	}
 	stats, err := st.MaterializeTree(ctx, root, dir, id, tops)
+	show.done()
 	if !opts.dryRun {
 		if serr := ix.Save(ixFile); serr != nil {
 			fmt.Fprintf(s.stderr, "satchel: warning: %v\n", serr)

@@ -396,6 +396,12 @@ func deltaName(from, to ID) string {
 	return from.String() + " to " + to.String()
 }
 
+// DeltaProgress is how far BuildDelta has got: entries written to the pack so far, of all.
+type DeltaProgress struct {
+	Entries, TotalEntries int
+	PackBytes             int64
+}
+
 // DeltaStats describes a delta built.
 type DeltaStats struct {
 	Trees, Files, Chunks int   // entries
@@ -451,8 +457,9 @@ type fileJob struct {
 // BuildDelta writes the delta from → to into the store's deltas/ directory: its pack, then
 // its index, each atomically (an existing delta of the same pair is replaced). from may be
 // the zero ID: the delta then holds all of to. Both roots (tree or file objects) and
-// everything they reach must be in the store.
-func (s *Store) BuildDelta(ctx context.Context, from, to ID) (DeltaStats, error) {
+// everything they reach must be in the store. progress, if not nil, is called after each
+// entry written to the pack.
+func (s *Store) BuildDelta(ctx context.Context, from, to ID, progress func(DeltaProgress)) (DeltaStats, error) {
 	start := time.Now()
 	var stats DeltaStats
 	release, err := s.lock.shared() // keeps a GC from removing bases meanwhile
@@ -534,6 +541,9 @@ func (s *Store) BuildDelta(ctx context.Context, from, to ID) (DeltaStats, error)
 				Bases: r.bases, Offset: offset, Length: int64(len(r.payload))})
 			offset += int64(len(r.payload))
 			stats.TargetBytes += r.plainSize
+			if progress != nil {
+				progress(DeltaProgress{Entries: len(x.Entries), TotalEntries: len(entries), PackBytes: offset})
+			}
 			switch pe.kind {
 			case DeltaTree:
 				stats.Trees++

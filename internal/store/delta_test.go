@@ -119,9 +119,20 @@ func addDir(t testing.TB, s *Store, dir string) ID {
 
 func buildDelta(t testing.TB, s *Store, from, to ID) DeltaStats {
 	t.Helper()
-	st, err := s.BuildDelta(context.Background(), from, to)
+	var last DeltaProgress
+	calls := 0
+	st, err := s.BuildDelta(context.Background(), from, to, func(p DeltaProgress) { last = p; calls++ })
 	if err != nil {
 		t.Fatalf("BuildDelta %s: %v", deltaName(from, to), err)
+	}
+	// Progress counts every entry of the pack, and its bytes.
+	x, err := s.DeltaIndex(from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(x.Entries); calls != n || last.Entries != n || last.TotalEntries != n || last.PackBytes != x.PackSize() {
+		t.Errorf("BuildDelta %s: progress called %d times, last %+v; the pack has %d entries, %d bytes",
+			deltaName(from, to), calls, last, n, x.PackSize())
 	}
 	return st
 }
@@ -354,10 +365,10 @@ func TestDeltaFileRoots(t *testing.T) {
 		t.Errorf("tree→file: %+v", st)
 	}
 	// Missing roots.
-	if _, err := srv.BuildDelta(context.Background(), v1, Sum([]byte("nothing"))); !errors.Is(err, ErrNotFound) {
+	if _, err := srv.BuildDelta(context.Background(), v1, Sum([]byte("nothing")), nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown target: %v", err)
 	}
-	if _, err := srv.BuildDelta(context.Background(), Sum([]byte("nothing")), v2); !errors.Is(err, ErrNotFound) {
+	if _, err := srv.BuildDelta(context.Background(), Sum([]byte("nothing")), v2, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown base: %v", err)
 	}
 	if _, err := cli.ApplyDelta(context.Background(), srv.Dir(), v2, v1); !errors.Is(err, ErrNotFound) {
@@ -1067,7 +1078,7 @@ func TestDeltaBuildCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := srv.BuildDelta(ctx, v1, v2); !errors.Is(err, context.Canceled) {
+	if _, err := srv.BuildDelta(ctx, v1, v2, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 	entries, err := os.ReadDir(filepath.Join(srv.Dir(), deltasDir))

@@ -70,6 +70,15 @@ type TreeOptions struct {
 	Index *Index
 	// MaxPaths is how many changed paths TreeStats.Paths lists (0: 20).
 	MaxPaths int
+	// Progress, if not nil, is called after each file written, with the files and bytes
+	// written so far and in all.
+	Progress func(TreeProgress)
+}
+
+// TreeProgress is how far MaterializeTree has got writing files.
+type TreeProgress struct {
+	Files, TotalFiles int
+	Bytes, TotalBytes int64
 }
 
 // TreeStats counts what MaterializeTree changed (or, with DryRun, would change).
@@ -1188,12 +1197,26 @@ func (r *treeRun) owner(o *op) (uid, gid int) {
 
 // stage writes every new entry under a temporary name, then flushes the data to disk.
 func (r *treeRun) stage() error {
+	var pr TreeProgress
+	if r.opts.Progress != nil {
+		for _, o := range r.ops {
+			if o.kind == opFile {
+				pr.TotalFiles++
+				pr.TotalBytes += o.file.Size
+			}
+		}
+	}
 	for _, o := range r.ops {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
 		if err := r.stageOne(o); err != nil {
 			return err
+		}
+		if o.kind == opFile && r.opts.Progress != nil {
+			pr.Files++
+			pr.Bytes += o.file.Size
+			r.opts.Progress(pr)
 		}
 	}
 	// Directories get their final mode (and owner) once filled, deepest first.

@@ -161,8 +161,13 @@ func TestMaterializeTreeNew(t *testing.T) {
 				}
 			}
 			ix := NewIndex(dir + "/lib")
-			st := materialize(t, s, id, TreeOptions{Index: ix}, dir)
+			var last TreeProgress
+			calls := 0
+			st := materialize(t, s, id, TreeOptions{Index: ix, Progress: func(p TreeProgress) { last = p; calls++ }}, dir)
 			assertState(t, "materialized", diskState(t, filepath.Join(dir, "lib")), want)
+			if calls != 10 || last.Files != 10 || last.TotalFiles != 10 || last.Bytes != last.TotalBytes || last.Bytes != st.Bytes {
+				t.Errorf("progress: %d calls, last %+v; wrote %d bytes", calls, last, st.Bytes)
+			}
 			if st.Created == existing || st.FilesAdded != 10 || st.DirsAdded != 5 || st.LinksAdded != 4 || st.Hashed != 0 {
 				t.Errorf("created %v, %s, hashed %d", st.Created, counts(st), st.Hashed)
 			}

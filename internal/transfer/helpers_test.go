@@ -123,7 +123,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	for _, pair := range [][2]store.ID{{{}, f.v1}, {f.v1, f.v2}, {{}, f.v2}} {
-		if _, err := f.srv.BuildDelta(ctx, pair[0], pair[1]); err != nil {
+		if _, err := f.srv.BuildDelta(ctx, pair[0], pair[1], nil); err != nil {
 			t.Fatal(err)
 		}
 	}

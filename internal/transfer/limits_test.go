@@ -30,7 +30,7 @@ func serverStore(t *testing.T, dirs ...string) (*store.Store, []store.ID) {
 
 func buildDelta(t *testing.T, s *store.Store, from, to store.ID) store.DeltaStats {
 	t.Helper()
-	st, err := s.BuildDelta(context.Background(), from, to)
+	st, err := s.BuildDelta(context.Background(), from, to, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
