@@ -207,6 +207,8 @@ type treeRun struct {
 	// materialized into the store.
 	guard map[devIno]bool
 	aside []string // old entries the commit swapped out of the tree, to remove last
+
+	below *fsroot.Root // the tree's directory as a root, once planned (materialize_below.go)
 }
 
 // devIno identifies a directory.
@@ -347,6 +349,12 @@ func (s *Store) MaterializeTree(ctx context.Context, root *fsroot.Root, dir stri
 		return r.st, nil
 	}
 	r.st.Stats = Stats{}
+	if err := r.containBelow(); err != nil {
+		return r.st, err
+	}
+	if r.below != nil {
+		defer r.below.Close()
+	}
 	if err := r.stage(); err != nil {
 		r.cleanup()
 		return r.st, err
@@ -422,7 +430,7 @@ func (r *treeRun) plan() error {
 			}
 			parent = path.Dir(parent)
 		}
-		if pd, err := r.root.OpenFile(parent, os.O_RDONLY|unix.O_DIRECTORY, 0); err == nil {
+		if pd, err := r.openFile(parent, os.O_RDONLY|unix.O_DIRECTORY, 0); err == nil {
 			in, err := r.insideStore(pd)
 			_ = pd.Close()
 			if err != nil || in {
@@ -444,7 +452,7 @@ func (r *treeRun) plan() error {
 		return fmt.Errorf("%s is a %s, not a directory", r.root.HostPath(r.dir), statKind(&st))
 	}
 	r.attrs("", &st, nil)
-	d, err := r.root.OpenFile(r.dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	d, err := r.openFile(r.dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", r.root.HostPath(r.dir), err)
 	}
@@ -487,7 +495,7 @@ func (r *treeRun) lstat(p string, st *unix.Stat_t) error {
 	if p == "/" {
 		return r.statDir(p, st)
 	}
-	d, err := r.root.OpenFile(path.Dir(p), os.O_RDONLY|unix.O_DIRECTORY, 0)
+	d, err := r.openFile(path.Dir(p), os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -501,7 +509,7 @@ func (r *treeRun) lstat(p string, st *unix.Stat_t) error {
 
 // statDir describes the directory p (inside the root).
 func (r *treeRun) statDir(p string, st *unix.Stat_t) error {
-	d, err := r.root.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	d, err := r.openFile(p, os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", r.root.HostPath(p), err)
 	}
@@ -1231,11 +1239,11 @@ func (r *treeRun) stage() error {
 		}
 		uid, gid := r.owner(o)
 		if uid >= 0 || gid >= 0 {
-			if err := r.root.Lchown(p, uid, gid); err != nil {
+			if err := r.lchown(p, uid, gid); err != nil {
 				return fmt.Errorf("create %s: %w", r.host(o.rel), err)
 			}
 		}
-		if err := r.root.Chmod(p, o.mode); err != nil {
+		if err := r.chmod(p, o.mode); err != nil {
 			return fmt.Errorf("create %s: %w", r.host(o.rel), err)
 		}
 	}
@@ -1252,9 +1260,9 @@ func (r *treeRun) stageOne(o *op) error {
 		var err error
 		if o.top >= 0 {
 			o2 := r.stagedPath(o)
-			f, err = r.root.OpenFile(o2, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			f, err = r.openFile(o2, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		} else {
-			f, o.temp, err = r.root.CreateTemp(path.Dir(final), tempBase(path.Base(final)))
+			f, o.temp, err = r.createTemp(path.Dir(final), tempBase(path.Base(final)))
 			o.staged = err == nil
 		}
 		if err != nil {
@@ -1272,9 +1280,9 @@ func (r *treeRun) stageOne(o *op) error {
 		return err
 	case opMkdir:
 		if o.top >= 0 {
-			return r.root.Mkdir(r.stagedPath(o), 0o700)
+			return r.mkdir(r.stagedPath(o), 0o700)
 		}
-		tmp, err := r.makeTemp(final, func(tmp string) error { return r.root.Mkdir(tmp, 0o700) })
+		tmp, err := r.makeTemp(final, func(tmp string) error { return r.mkdir(tmp, 0o700) })
 		if err != nil {
 			return fmt.Errorf("create %s: %w", name, err)
 		}
@@ -1284,18 +1292,18 @@ func (r *treeRun) stageOne(o *op) error {
 		p := ""
 		if o.top >= 0 {
 			p = r.stagedPath(o)
-			if err := r.root.Symlink(o.target, p); err != nil {
+			if err := r.symlink(o.target, p); err != nil {
 				return fmt.Errorf("create %s: %w", name, err)
 			}
 		} else {
-			tmp, err := r.makeTemp(final, func(tmp string) error { return r.root.Symlink(o.target, tmp) })
+			tmp, err := r.makeTemp(final, func(tmp string) error { return r.symlink(o.target, tmp) })
 			if err != nil {
 				return fmt.Errorf("create %s: %w", name, err)
 			}
 			o.temp, o.staged, p = tmp, true, tmp
 		}
 		if uid >= 0 || gid >= 0 {
-			if err := r.root.Lchown(p, uid, gid); err != nil {
+			if err := r.lchown(p, uid, gid); err != nil {
 				return fmt.Errorf("create %s: %w", name, err)
 			}
 		}
@@ -1307,7 +1315,7 @@ func (r *treeRun) stageOne(o *op) error {
 // call however many files, where an fsync per file costs a journal commit each.
 func (r *treeRun) sync() error {
 	for _, n := range r.need {
-		d, err := r.root.OpenFile(n.dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+		d, err := r.openFile(n.dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
 		if err != nil {
 			return fmt.Errorf("flush %s: %w", r.root.HostPath(n.dir), err)
 		}
@@ -1324,7 +1332,7 @@ func (r *treeRun) sync() error {
 func (r *treeRun) cleanup() {
 	for _, o := range r.ops {
 		if o.staged && o.temp != "" {
-			_ = r.root.RemoveAll(o.temp)
+			_ = r.removeAll(o.temp)
 			o.staged = false
 		}
 	}
@@ -1337,7 +1345,7 @@ func (r *treeRun) commit() error {
 	err := r.commitEntries()
 	var errs []error
 	for _, a := range r.aside {
-		if rerr := r.root.RemoveAll(a); rerr != nil {
+		if rerr := r.removeAll(a); rerr != nil {
 			errs = append(errs, fmt.Errorf("remove the replaced directory %s (the next run tries again): %w", r.root.HostPath(a), rerr))
 		}
 	}
@@ -1370,7 +1378,7 @@ func (r *treeRun) commitEntries() error {
 				if old != "" {
 					r.aside = append(r.aside, old)
 				}
-			} else if err := r.root.Rename(o.temp, final); err != nil {
+			} else if err := r.rename(o.temp, final); err != nil {
 				return fmt.Errorf("put %s in place: %w", name, err)
 			}
 			o.staged = false
@@ -1382,13 +1390,13 @@ func (r *treeRun) commitEntries() error {
 				return err
 			}
 		case opRemove:
-			if err := r.root.RemoveAll(final); err != nil {
+			if err := r.removeAll(final); err != nil {
 				return fmt.Errorf("remove %s: %w", name, err)
 			}
 		}
 	}
 	for d := range dirs {
-		if err := r.root.SyncDir(d); err != nil {
+		if err := r.syncDir(d); err != nil {
 			return fmt.Errorf("flush %s: %w", r.root.HostPath(d), err)
 		}
 	}
@@ -1402,7 +1410,7 @@ func (r *treeRun) commitEntries() error {
 // leaves one or the other in place, never nothing, and a removal that fails half-way
 // leaves the old one whole. Elsewhere the old one is renamed aside first.
 func (r *treeRun) swap(tmp, final string) (string, error) {
-	d, err := r.root.OpenFile(path.Dir(final), os.O_RDONLY|unix.O_DIRECTORY, 0)
+	d, err := r.openFile(path.Dir(final), os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return "", err
 	}
@@ -1412,24 +1420,24 @@ func (r *treeRun) swap(tmp, final string) (string, error) {
 	case err == nil:
 		return tmp, nil
 	case errors.Is(err, unix.ENOENT): // gone meanwhile: nothing to swap with
-		return "", r.root.Rename(tmp, final)
+		return "", r.rename(tmp, final)
 	case !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP):
 		return "", &os.LinkError{Op: "exchange", Old: tmp, New: final, Err: err}
 	}
 	aside, err := r.makeTemp(final, func(aside string) error {
-		if _, err := r.root.Lstat(aside); err == nil {
+		if _, err := r.lstatAt(aside); err == nil {
 			return fs.ErrExist
 		}
-		return r.root.Rename(final, aside)
+		return r.rename(final, aside)
 	})
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", r.root.Rename(tmp, final)
+		return "", r.rename(tmp, final)
 	}
 	if err != nil {
 		return "", err
 	}
-	if err := r.root.Rename(tmp, final); err != nil {
-		_ = r.root.Rename(aside, final) // the old one back
+	if err := r.rename(tmp, final); err != nil {
+		_ = r.rename(aside, final) // the old one back
 		return "", err
 	}
 	return aside, nil
@@ -1439,12 +1447,12 @@ func (r *treeRun) fixAttrs(o *op, p string) error {
 	name := r.root.HostPath(p)
 	if o.setOwner {
 		uid, gid := r.owner(o)
-		if err := r.root.Lchown(p, uid, gid); err != nil {
+		if err := r.lchown(p, uid, gid); err != nil {
 			return fmt.Errorf("set owner of %s: %w", name, err)
 		}
 	}
 	if o.hasMode { // after chown, which may have cleared setuid bits
-		if err := r.root.Chmod(p, o.mode); err != nil {
+		if err := r.chmod(p, o.mode); err != nil {
 			return fmt.Errorf("set mode of %s: %w", name, err)
 		}
 	}
@@ -1479,7 +1487,7 @@ func (r *treeRun) recordWritten(ops []*op) {
 			}
 			dirName = dn
 			var err error
-			if d, err = r.root.OpenFile(dn, os.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
+			if d, err = r.openFile(dn, os.O_RDONLY|unix.O_DIRECTORY, 0); err != nil {
 				continue
 			}
 		}
