@@ -36,7 +36,7 @@ import (
 // because it is the fastest (Rabin is half as fast; UltraCDC saves a little in the no-delta
 // case but is slower and younger) and has a versioned, spec-faithful Go implementation.
 // FastCDC with min 8 KiB, average 32 KiB, max 128 KiB: 18,648 chunks for v1, 33,584 B mean.
-// Chunking plus a SHA-256 per chunk runs at 432–535 MB/s on one core
+// Chunking plus a SHA-256 per chunk runs at 398–555 MB/s on one core
 // (BenchmarkChunkAndHash); with the whole-file SHA-256 a file object also needs, 312–388 MB/s
 // (BenchmarkChunkAndHashWhole). Add (add.go) cuts and hashes the whole file in the reading
 // goroutine and hashes chunks in its workers, so on two cores neither pass waits for the other.
