@@ -1052,23 +1052,12 @@ func (w *payloadWorker) compute(pe *plannedEntry) (r payloadResult) {
 // once it has checked the seal, that zdata decompresses to bytes whose ID is id, and that
 // those are a valid object. Otherwise nothing is stored and the error wraps ErrCorrupt.
 func (s *Store) PutObjectCompressed(id ID, zdata []byte) error {
-	plain, err := s.verify(objectsDir, id, zdata, nil)
-	if err == nil {
-		err = checkStoredSize(len(zdata), len(plain))
-	}
-	if err != nil {
-		return fmt.Errorf("object %s as received: %w: %w", id, ErrCorrupt, err)
-	}
-	if err := checkObject(id, plain); err != nil {
-		return fmt.Errorf("object %s as received: %w: %w", id, ErrCorrupt, err)
-	}
-	release, err := s.lock.shared()
-	if err != nil {
-		return err
-	}
-	defer release()
-	_, _, err = s.put(objectsDir, id, nil, zdata, nil, syncNow)
-	return err
+	return s.putReceived(objectsDir, id, zdata, func(plain []byte) error {
+		if err := checkObject(id, plain); err != nil {
+			return fmt.Errorf("object %s as received: %w: %w", id, ErrCorrupt, err)
+		}
+		return nil
+	})
 }
 
 // DeltaApplier decodes and stores the payloads of one delta. Its methods are safe for

@@ -176,14 +176,21 @@ func (s *Store) checkChunkSize(id ID, n int) error {
 // seal and that zdata decompresses to bytes whose ID is id. Otherwise nothing is stored and
 // the error wraps ErrCorrupt.
 func (s *Store) PutChunkCompressed(id ID, zdata []byte) error {
-	plain, err := s.verify(chunksDir, id, zdata, nil)
+	return s.putReceived(chunksDir, id, zdata, func(plain []byte) error { return s.checkChunkSize(id, len(plain)) })
+}
+
+// putReceived stores zdata, a chunk or object file as received, once it has checked its
+// seal, that it decompresses to content whose ID is id, that it is no larger than that
+// content needs, and what check says of the content. Otherwise nothing is stored.
+func (s *Store) putReceived(kind string, id ID, zdata []byte, check func(plain []byte) error) error {
+	plain, err := s.verify(kind, id, zdata, nil)
 	if err == nil {
 		err = checkStoredSize(len(zdata), len(plain))
 	}
 	if err != nil {
-		return fmt.Errorf("chunk %s as received: %w: %w", id, ErrCorrupt, err)
+		return fmt.Errorf("%s %s as received: %w: %w", kindName(kind), id, ErrCorrupt, err)
 	}
-	if err := s.checkChunkSize(id, len(plain)); err != nil {
+	if err := check(plain); err != nil {
 		return err
 	}
 	release, err := s.lock.shared()
@@ -191,7 +198,7 @@ func (s *Store) PutChunkCompressed(id ID, zdata []byte) error {
 		return err
 	}
 	defer release()
-	_, _, err = s.put(chunksDir, id, nil, zdata, nil, syncNow)
+	_, _, err = s.put(kind, id, nil, zdata, nil, syncNow)
 	return err
 }
 
