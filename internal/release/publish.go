@@ -1,0 +1,151 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"golang.org/x/sys/unix"
+
+	"github.com/satchelcm/satchel/internal/store"
+)
+
+// Options are the optional parts of a release.
+type Options struct {
+	Notes        string
+	HealthChecks []HealthCheck
+	Progress     func(store.Progress) // called while the config is added to the store
+	Now          func() time.Time     // the clock (tests); time.Now when nil
+}
+
+// Published describes a release that Publish wrote.
+type Published struct {
+	Manifest       *Manifest
+	Target         string   // the target path, releases/N.json
+	Nodes          []string // the nodes the config was checked for
+	TargetsVersion int64
+}
+
+// Publish checks the config in configDir for every node it names (see Check), adds it to
+// the repository's store, and writes and signs release N+1: the manifest as the target
+// releases/N+1.json, then new targets, snapshot and timestamp metadata (see state.commit
+// for the order). It needs the targets, snapshot and timestamp keys from keysDir, each a
+// 0600 file that the root metadata lists for its role. If the check fails, it returns a
+// *CheckError and the repository is unchanged. Publishers are serialized by a lock file.
+func Publish(ctx context.Context, repoDir, keysDir, configDir string, opts Options) (*Published, error) {
+	repo, keys, err := absDirs(repoDir, keysDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(repo, MetadataDir)); err != nil {
+		return nil, fmt.Errorf("release: %s is not a release repository (no %s/ directory): make one with 'satchel repo init'", repoDir, MetadataDir)
+	}
+	unlock, err := lockRepo(repo)
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	defer unlock()
+	// Expiry is not checked here: publishing is how expired metadata is renewed.
+	tm, err := load(repo, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("release: %s is not a valid repository: %w", repoDir, err)
+	}
+	signers := map[string]signature.Signer{}
+	for _, role := range onlineRoles {
+		s, err := loadKey(keys, role, &tm.Root.Signed)
+		if err != nil {
+			return nil, fmt.Errorf("release: %w", err)
+		}
+		signers[role] = s
+	}
+	nodes, err := Check(configDir)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{root: tm.Root, targets: tm.Targets[metadata.TARGETS], snapshot: tm.Snapshot, timestamp: tm.Timestamp}
+	var latest uint64
+	for p := range st.targets.Signed.Targets {
+		if v, ok := releaseVersion(p); ok {
+			latest = max(latest, v)
+		}
+	}
+	s, err := store.Open(filepath.Join(repo, StoreDir))
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	id, err := s.AddTree(ctx, configDir, opts.Progress)
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	t := now().UTC().Truncate(time.Second)
+	m := &Manifest{Version: latest + 1, Config: id, Created: t, Notes: opts.Notes, HealthChecks: opts.HealthChecks}
+	data, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	target := TargetPath(m.Version)
+	// A file of this name left by a publish that crashed before its metadata was written was
+	// never signed for: replacing it is safe.
+	if err := writeAtomic(filepath.Join(repo, TargetsDir, filepath.FromSlash(target)), data); err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	tf, err := metadata.TargetFile().FromBytes(target, data, "sha256")
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	st.targets.Signed.Targets[target] = tf
+	st.targets.Signed.Version++
+	st.snapshot.Signed.Version++
+	st.timestamp.Signed.Version++
+	if err := st.commit(repo, signers, t); err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	return &Published{Manifest: m, Target: target, Nodes: nodes, TargetsVersion: st.targets.Signed.Version}, nil
+}
+
+// TargetPath is the TUF target path of release version v.
+func TargetPath(v uint64) string { return fmt.Sprintf("%s/%d.json", releasesDir, v) }
+
+// releaseVersion parses a target path made by TargetPath, and nothing else.
+func releaseVersion(p string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(p, releasesDir+"/")
+	if !ok {
+		return 0, false
+	}
+	num, ok := strings.CutSuffix(rest, ".json")
+	if !ok || num == "" || num[0] == '0' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || strconv.FormatUint(v, 10) != num {
+		return 0, false
+	}
+	return v, true
+}
+
+// lockRepo takes the repository's publish lock, failing at once if another publish holds it.
+func lockRepo(repo string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(repo, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another release is being published to %s", repo)
+		}
+		return nil, err
+	}
+	return func() { _ = f.Close() }, nil
+}
