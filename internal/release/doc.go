@@ -73,4 +73,15 @@
 // versions, lengths, hashes, expiry), then every manifest against its signed length and
 // hash, its decoder and its version, then each config tree complete in the store, then
 // every chunk and object of the store.
+//
+// # Nodes
+//
+// A node keeps its trust in a directory of its own (client.go): TrustInit writes the
+// repository's root.json there, handed over by the operator; Refresh then runs go-tuf's
+// updater against the repository — an http(s) URL, or a directory read through an os.Root
+// (DirFetcher) — persisting the newest trusted metadata in it, and returns the newest
+// release's verified manifest. Two layers refuse going backwards: go-tuf refuses metadata
+// older than the persisted metadata, and Refresh refuses a newest release lower than the
+// highest it has returned before, persisted in the same directory. Expiry is still go-tuf's
+// default, against the node's clock; the clock policy above is the next step.
 package release

@@ -182,8 +182,12 @@ func writeMeta(repo, name string, data []byte) error {
 }
 
 // writeAtomic writes p through a temporary file in its directory, flushed, renamed over p,
-// and the directory flushed: p is its old content or its new one, never a mix.
-func writeAtomic(p string, data []byte) error {
+// and the directory flushed: p is its old content or its new one, never a mix. The file's
+// mode is 0644.
+func writeAtomic(p string, data []byte) error { return writeAtomicMode(p, data, 0o644) }
+
+// writeAtomicMode is writeAtomic with the file mode given.
+func writeAtomicMode(p string, data []byte, perm fs.FileMode) error {
 	dir := filepath.Dir(p)
 	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
@@ -191,7 +195,7 @@ func writeAtomic(p string, data []byte) error {
 	}
 	_, err = f.Write(data)
 	if err == nil {
-		err = f.Chmod(0o644)
+		err = f.Chmod(perm)
 	}
 	if err == nil {
 		err = f.Sync()
