@@ -21,6 +21,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 	"golang.org/x/sys/unix"
+
+	"github.com/satchelcm/satchel/internal/atomicfile"
 )
 
 // The layout of a node's trust directory (the argument trustDir of TrustInit and Refresh).
@@ -223,7 +225,7 @@ func TrustInit(trustDir string, rootJSON []byte) error {
 	if _, err := os.Lstat(p); err == nil {
 		return fmt.Errorf("trust init: %s %w: a node's trust is initialized once (to start over, remove %s)", p, ErrExists, trustDir)
 	}
-	if err := writeAtomicMode(p, rootJSON, 0o600); err != nil {
+	if err := atomicfile.WriteBytes(p, 0o600, rootJSON); err != nil {
 		return fmt.Errorf("trust init: %w", err)
 	}
 	return nil
@@ -328,7 +330,7 @@ func Refresh(ctx context.Context, remote string, trustDir string) (*Manifest, er
 		return nil, fmt.Errorf("refresh from %s: %s/%s holds version %d", remote, TargetsDir, target, m.Version)
 	}
 	if newest > highest {
-		if err := writeAtomicMode(filepath.Join(trustDir, highestReleaseName), []byte(strconv.FormatUint(newest, 10)+"\n"), 0o600); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(trustDir, highestReleaseName), 0o600, []byte(strconv.FormatUint(newest, 10)+"\n")); err != nil {
 			return nil, fmt.Errorf("refresh: %w", err)
 		}
 	}

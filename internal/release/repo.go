@@ -16,6 +16,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 
+	"github.com/satchelcm/satchel/internal/atomicfile"
 	"github.com/satchelcm/satchel/internal/store"
 )
 
@@ -181,42 +182,8 @@ func writeMeta(repo, name string, data []byte) error {
 	return writeAtomic(filepath.Join(repo, MetadataDir, name), data)
 }
 
-// writeAtomic writes p through a temporary file in its directory, flushed, renamed over p,
-// and the directory flushed: p is its old content or its new one, never a mix. The file's
-// mode is 0644.
-func writeAtomic(p string, data []byte) error { return writeAtomicMode(p, data, 0o644) }
-
-// writeAtomicMode is writeAtomic with the file mode given.
-func writeAtomicMode(p string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(p)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// writeAtomic writes p atomically (package atomicfile), mode 0644.
+func writeAtomic(p string, data []byte) error { return atomicfile.WriteBytes(p, 0o644, data) }
 
 // state is a repository's current top-level metadata.
 type state struct {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/satchelcm/satchel/internal/atomicfile"
 )
 
 // Static deltas: everything a node holding one root lacks of another, precomputed once per
@@ -531,7 +533,7 @@ func (s *Store) BuildDelta(ctx context.Context, from, to ID, progress func(Delta
 	}
 	x := &DeltaIndex{From: from, To: to}
 	packPath := filepath.Join(s.dir, filepath.FromSlash(DeltaPackPath(from, to)))
-	err = writeAtomic(packPath, 0o644, func(w *bufio.Writer) error {
+	err = atomicfile.Write(packPath, 0o644, func(w *bufio.Writer) error {
 		var offset int64
 		return b.payloads(ctx, entries, func(pe *plannedEntry, r payloadResult) error {
 			if _, err := w.Write(r.payload); err != nil {
@@ -581,10 +583,7 @@ func (s *Store) BuildDelta(ctx context.Context, from, to ID, progress func(Delta
 	zidx := seal(enc.EncodeAll(plainIdx, nil))
 	stats.IndexBytes = int64(len(zidx))
 	idxPath := filepath.Join(s.dir, filepath.FromSlash(DeltaIndexPath(from, to)))
-	if err := writeAtomic(idxPath, 0o644, func(w *bufio.Writer) error { _, err := w.Write(zidx); return err }); err != nil {
-		return fail(err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.WriteBytes(idxPath, 0o644, zidx); err != nil {
 		return fail(err)
 	}
 	stats.Duration = time.Since(start)

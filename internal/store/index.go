@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -14,6 +13,8 @@ import (
 	"slices"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/satchelcm/satchel/internal/atomicfile"
 )
 
 // An Index is the stat cache of one materialized tree, as git's index is of a work tree:
@@ -188,10 +189,7 @@ func (ix *Index) Save(file string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save stat cache: %w", err)
 	}
-	if err := writeAtomic(file, 0o600, func(w *bufio.Writer) error { _, err := w.Write(b); return err }); err != nil {
-		return fmt.Errorf("save stat cache: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.WriteBytes(file, 0o600, b); err != nil {
 		return fmt.Errorf("save stat cache: %w", err)
 	}
 	ix.dirty = false
