@@ -3,6 +3,7 @@ module github.com/satchelcm/satchel
 go 1.26.8
 
 require (
+	filippo.io/age v1.3.1
 	github.com/PlakarKorp/go-cdc-chunkers v1.1.0
 	github.com/agext/levenshtein v1.2.1
 	github.com/aymanbagabas/go-udiff v0.4.1
@@ -20,6 +21,7 @@ require (
 )
 
 require (
+	filippo.io/hpke v0.4.0 // indirect
 	github.com/apparentlymart/go-textseg/v15 v15.0.0 // indirect
 	github.com/apparentlymart/go-textseg/v17 v17.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect

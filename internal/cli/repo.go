@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/satchelcm/satchel/internal/lang"
 	"github.com/satchelcm/satchel/internal/release"
@@ -31,22 +34,23 @@ func keysDir(flag string) (string, error) {
 func newRepoCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "repo",
-		Short: "Make and check a signed release repository: init, verify",
+		Short: "Make and check a signed release repository: init, verify, rotate-key",
 		Long: `A release repository holds signed, versioned releases of a config repository: the
 content store of the config trees, release manifests, and The Update Framework's signed
 metadata. It holds no secret and can be published as it is, by any static file server,
 mirror or USB stick. Keys live elsewhere (--keys).`,
-		Args: wantArgs(0, "a subcommand: init or verify"),
+		Args: wantArgs(0, "a subcommand: init, verify or rotate-key"),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newRepoInit(s), newRepoVerify(s))
+	cmd.AddCommand(newRepoInit(s), newRepoVerify(s), newRepoRotateKey(s))
 	return cmd
 }
 
 func newRepoInit(s *streams) *cobra.Command {
 	var keys string
+	var passphrase bool
 	cmd := &cobra.Command{
-		Use:   "init REPO [--keys DIR]",
+		Use:   "init REPO [--keys DIR] [--passphrase]",
 		Short: "Create an empty release repository and its root, targets, snapshot and timestamp keys",
 		Long: `Create the release repository REPO (a new or empty directory) and four ed25519 keys, one
 per role, as files of mode 0600 in the keys directory (mode 0700, never inside REPO).
@@ -54,40 +58,131 @@ Existing keys are never overwritten.
 
 Publishing needs the targets, snapshot and timestamp keys. The root key is needed only to
 change keys: move root.key to offline media (and keep a second copy) once init is done.
-Give nodes REPO/metadata/root.json as their trusted root.`,
+Give nodes REPO/metadata/root.json as their trusted root.
+
+With --passphrase, or when SATCHEL_KEY_PASSPHRASE is set, the key files are encrypted with
+a passphrase (age, scrypt): SATCHEL_KEY_PASSPHRASE's, else one asked for on the terminal.
+Every command that reads them then needs it, from SATCHEL_KEY_PASSPHRASE or the terminal.`,
 		Args: wantArgs(1, "REPO"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := keysDir(keys)
 			if err != nil {
 				return err
 			}
+			if passphrase && os.Getenv(release.PassphraseEnv) == "" {
+				if err := newPassphrase(s); err != nil {
+					return err
+				}
+			}
 			if err := release.Init(args[0], dir); err != nil {
 				return fail("%v", err)
 			}
 			fmt.Fprintf(s.stdout, "initialized release repository %s (no release yet)\n", args[0])
 			fmt.Fprintf(s.stdout, "keys: %s/{root,targets,snapshot,timestamp}.key; root.key can go offline\n", dir)
+			if os.Getenv(release.PassphraseEnv) != "" {
+				fmt.Fprintf(s.stdout, "the keys are encrypted with the passphrase: keep it apart from them\n")
+			}
 			fmt.Fprintf(s.stdout, "trusted root for nodes: %s\n", filepath.Join(args[0], release.MetadataDir, "root.json"))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&keys, "keys", "", keysFlagHelp)
+	cmd.Flags().BoolVar(&passphrase, "passphrase", false, "encrypt the keys with a passphrase (from $SATCHEL_KEY_PASSPHRASE, else asked for)")
 	return cmd
+}
+
+// terminalIn returns the file descriptor of the command's input if it is a terminal.
+func (s *streams) terminalIn() (int, bool) {
+	f, ok := s.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0, false
+	}
+	return int(f.Fd()), true
+}
+
+// readPassphrase asks for a passphrase on the terminal, without echo.
+func readPassphrase(s *streams, fd int, prompt string) (string, error) {
+	fmt.Fprint(s.stderr, prompt)
+	b, err := term.ReadPassword(fd)
+	fmt.Fprintln(s.stderr)
+	if err != nil {
+		return "", fail("read the passphrase: %v", err)
+	}
+	return string(b), nil
+}
+
+// newPassphrase asks for a new passphrase twice on the terminal and puts it in
+// SATCHEL_KEY_PASSPHRASE, where the release package takes it from.
+func newPassphrase(s *streams) error {
+	fd, ok := s.terminalIn()
+	if !ok {
+		return &usageError{fmt.Errorf("--passphrase: set %s to the passphrase, or run from a terminal to be asked for it", release.PassphraseEnv)}
+	}
+	p, err := readPassphrase(s, fd, "passphrase for the new keys: ")
+	if err != nil {
+		return err
+	}
+	if p == "" {
+		return fail("an empty passphrase protects nothing")
+	}
+	again, err := readPassphrase(s, fd, "the same passphrase again: ")
+	if err != nil {
+		return err
+	}
+	if again != p {
+		return fail("the two passphrases differ: nothing done")
+	}
+	return os.Setenv(release.PassphraseEnv, p)
+}
+
+// askPassphrase asks for the keys' passphrase on the terminal, once, if some key in dirs
+// is encrypted and SATCHEL_KEY_PASSPHRASE is not set, and puts it there. Without a
+// terminal it does nothing: reading the key then says what is missing.
+func askPassphrase(s *streams, dirs ...string) error {
+	if os.Getenv(release.PassphraseEnv) != "" || !release.KeysEncrypted(dirs...) {
+		return nil
+	}
+	fd, ok := s.terminalIn()
+	if !ok {
+		return nil
+	}
+	p, err := readPassphrase(s, fd, "passphrase of the keys: ")
+	if err != nil {
+		return err
+	}
+	return os.Setenv(release.PassphraseEnv, p)
 }
 
 func newRelease(s *streams) *cobra.Command {
 	var repo, keys, notes string
+	var checks []string
+	var checkTimeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "release CONFIG_DIR --repo REPO [--keys DIR] [--notes TEXT]",
+		Use:   "release CONFIG_DIR --repo REPO [--keys DIR] [--notes TEXT] [--health-check NAME=COMMAND]... [--health-timeout DUR]",
 		Short: "Check a config for every node, then publish it as the next signed release",
 		Long: `Check CONFIG_DIR for every node it names (each inventory row and each node block without
 wildcards, facts unknown, as satchel check does) and refuse to publish if any node fails,
 listing them. Otherwise add the config to the repository's store and write and sign
-release N+1 (N the latest release), with the targets, snapshot and timestamp keys.
-Exit status 0 when published, 1 otherwise.`,
+release N+1 (N the latest release), with the targets, snapshot and timestamp keys
+(encrypted keys are opened with SATCHEL_KEY_PASSPHRASE, else a passphrase asked for on the
+terminal).
+
+--health-check NAME=COMMAND (repeatable) adds a health check to the release: a command the
+agent runs on each node after applying it, the release failing if the command exits
+non-zero or runs longer than --health-timeout (default 60s, at most 1h, for every check).
+COMMAND is run without a shell: it is either a JSON array of strings, the argv as it is
+(web='["curl", "-fsS", "http://127.0.0.1/"]'), or else split on white space
+(web='curl -fsS http://127.0.0.1/'). For pipes, quotes or variables, use the JSON form with
+a shell: web='["sh", "-c", "curl -fsS http://127.0.0.1/ | grep ok"]'.
+Exit status 0 when published, 1 otherwise, 64 for a bad flag.`,
 		Args: wantArgs(1, "CONFIG_DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if repo == "" {
 				return &usageError{errors.New("release needs the repository: --repo REPO")}
+			}
+			healthChecks, err := parseHealthChecks(checks, checkTimeout)
+			if err != nil {
+				return err
 			}
 			dir, err := keysDir(keys)
 			if err != nil {
@@ -96,11 +191,15 @@ Exit status 0 when published, 1 otherwise.`,
 			if info, err := os.Stat(args[0]); err != nil || !info.IsDir() {
 				return fail("%s is not a config directory", args[0])
 			}
+			if err := askPassphrase(s, dir); err != nil {
+				return err
+			}
 			ctx, stop := interruptible()
 			defer stop()
 			show := newLineProgress(s.stderr)
 			pub, err := release.Publish(ctx, repo, dir, args[0], release.Options{
-				Notes: notes,
+				Notes:        notes,
+				HealthChecks: healthChecks,
 				Progress: func(p store.Progress) {
 					show.set(fmt.Sprintf("storing: %d of %d files, %s of %s%s", p.Files, p.TotalFiles,
 						humanBytes(p.Bytes), humanBytes(p.TotalBytes), percent(p.Bytes, p.TotalBytes)))
@@ -117,13 +216,70 @@ Exit status 0 when published, 1 otherwise.`,
 			}
 			fmt.Fprintf(s.stdout, "published release %d of %s to %s: config %s, %s checked (%s)\n",
 				pub.Manifest.Version, args[0], repo, pub.Manifest.Config, plural(len(pub.Nodes), "node"), listNodes(pub.Nodes))
+			if len(healthChecks) > 0 {
+				names := make([]string, len(healthChecks))
+				for i, h := range healthChecks {
+					names[i] = h.Name
+				}
+				fmt.Fprintf(s.stdout, "health checks: %s (timeout %s each)\n", strings.Join(names, ", "), checkTimeout)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "the release repository `REPO` (made by satchel repo init)")
 	cmd.Flags().StringVar(&keys, "keys", "", keysFlagHelp)
 	cmd.Flags().StringVar(&notes, "notes", "", "notes for people, kept in the release manifest")
+	cmd.Flags().StringArrayVar(&checks, "health-check", nil, "a health check the agent runs after applying: `NAME=COMMAND`, COMMAND a JSON array of strings or words split on white space, no shell (repeatable)")
+	cmd.Flags().DurationVar(&checkTimeout, "health-timeout", 60*time.Second, "the time each health check may run")
 	return cmd
+}
+
+// parseHealthChecks parses the --health-check flags, NAME=COMMAND, COMMAND a JSON array of
+// strings when it starts with "[", else split on white space, and checks them, with
+// timeout, by the release manifest's own rules. Any problem is a usage error.
+func parseHealthChecks(specs []string, timeout time.Duration) ([]release.HealthCheck, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	var checks []release.HealthCheck
+	for _, spec := range specs {
+		name, command, ok := strings.Cut(spec, "=")
+		if !ok || name == "" {
+			return nil, &usageError{fmt.Errorf("--health-check %q: want NAME=COMMAND", spec)}
+		}
+		var argv []string
+		if strings.HasPrefix(strings.TrimSpace(command), "[") {
+			if err := json.Unmarshal([]byte(command), &argv); err != nil {
+				return nil, &usageError{fmt.Errorf("--health-check %s: a COMMAND starting with \"[\" must be a JSON array of strings: %w", name, err)}
+			}
+		} else {
+			argv = strings.Fields(command)
+		}
+		if len(argv) == 0 {
+			return nil, &usageError{fmt.Errorf("--health-check %s: no command", name)}
+		}
+		checks = append(checks, release.HealthCheck{Name: name, Command: argv, Timeout: timeout})
+	}
+	// The manifest's own rules (names, lengths, timeout), on a manifest holding only these:
+	// first with a timeout surely valid, to tell which flag is at fault.
+	if err := checkHealthChecks(checks, time.Second); err != nil {
+		return nil, &usageError{fmt.Errorf("--health-check: %s", strings.TrimPrefix(err.Error(), "release manifest: "))}
+	}
+	if err := checkHealthChecks(checks, timeout); err != nil {
+		return nil, &usageError{fmt.Errorf("--health-timeout %s: %s", timeout, strings.TrimPrefix(err.Error(), "release manifest: "))}
+	}
+	return checks, nil
+}
+
+// checkHealthChecks checks health checks, each given timeout, as a release manifest's.
+func checkHealthChecks(checks []release.HealthCheck, timeout time.Duration) error {
+	probe := release.Manifest{Version: 1, Config: store.ID{1}, Created: time.Now().UTC().Truncate(time.Second)}
+	for _, h := range checks {
+		h.Timeout = timeout
+		probe.HealthChecks = append(probe.HealthChecks, h)
+	}
+	_, err := probe.Encode()
+	return err
 }
 
 func newRepoVerify(s *streams) *cobra.Command {
@@ -176,5 +332,77 @@ Exit status 0 when everything is valid, 1 listing the problems otherwise.`,
 		},
 	}
 	cmd.Flags().StringVar(&trust, "trust", "", "the trusted root metadata `ROOT_JSON` (default: REPO/metadata/1.root.json)")
+	return cmd
+}
+
+func newRepoRotateKey(s *streams) *cobra.Command {
+	var keys, rootKeys string
+	cmd := &cobra.Command{
+		Use:   "rotate-key ROLE REPO [--keys DIR] [--root-keys DIR]",
+		Short: "Replace the root, targets, snapshot or timestamp key of a release repository",
+		Long: `Replace ROLE's key (root, targets, snapshot or timestamp) by a new ed25519 key, and write
+new root metadata listing it instead of the old one, signed with the root key. For
+targets, snapshot and timestamp, the repository is also signed anew with the new key (this
+needs the other two of those keys as well). Nodes follow the change by themselves through
+the chain of root versions; new nodes are given the new REPO/metadata/root.json.
+
+The new key becomes ROLE.key in the keys directory (the root key's directory for root);
+the old file is kept as ROLE.key.old-N, never overwritten or deleted. The root key is read
+from --root-keys DIR (default: the keys directory): mount the offline media it lives on.
+If a rotation is interrupted, run the same command again to finish it (the new key waits
+as ROLE.key.new meanwhile). Encrypted keys are opened with SATCHEL_KEY_PASSPHRASE, else a
+passphrase asked for on the terminal, and the new key is then encrypted with it as well.
+Exit status 0 when rotated, 1 otherwise.`,
+		Args: wantArgs(2, "ROLE and REPO"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			role, repo := args[0], args[1]
+			switch role {
+			case "root", "targets", "snapshot", "timestamp":
+			default:
+				return &usageError{fmt.Errorf("unknown role %q: want root, targets, snapshot or timestamp", role)}
+			}
+			dir, err := keysDir(keys)
+			if err != nil {
+				return err
+			}
+			rootDir := rootKeys
+			if rootDir == "" {
+				rootDir = dir
+			}
+			if err := askPassphrase(s, dir, rootDir); err != nil {
+				return err
+			}
+			rot, err := release.RotateKey(repo, dir, rootDir, role)
+			if err != nil {
+				return fail("%v", err)
+			}
+			// Name the files by the directory as given, as init does.
+			shown := dir
+			if role == "root" {
+				shown = rootDir
+			}
+			keyFile := release.KeyFile(shown, role)
+			if rot.Resumed {
+				fmt.Fprintf(s.stdout, "finished the interrupted rotation of the %s key\n", role)
+			}
+			if rot.Resigned {
+				fmt.Fprintf(s.stdout, "rotated the %s key of %s: root version %d lists the new key; targets, snapshot and timestamp signed anew\n", role, repo, rot.RootVersion)
+			} else {
+				fmt.Fprintf(s.stdout, "rotated the %s key of %s: root version %d lists the new key\n", role, repo, rot.RootVersion)
+			}
+			old := "there was no old key file"
+			if rot.OldKeyFile != "" {
+				old = "the old one kept as " + filepath.Join(shown, filepath.Base(rot.OldKeyFile))
+			}
+			fmt.Fprintf(s.stdout, "new %s key: %s (%s)\n", role, keyFile, old)
+			if role == "root" {
+				fmt.Fprintf(s.stdout, "move both root keys back offline: the old one can still sign for nodes that have not refreshed since\n")
+			}
+			fmt.Fprintf(s.stdout, "nodes follow the new root by themselves; trusted root for new nodes: %s\n", filepath.Join(repo, release.MetadataDir, "root.json"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keys, "keys", "", keysFlagHelp)
+	cmd.Flags().StringVar(&rootKeys, "root-keys", "", "the `DIR` holding root.key, e.g. on offline media (default: the keys directory)")
 	return cmd
 }

@@ -34,6 +34,9 @@ const (
 	TrustTargetsDir = "targets"
 	// highestReleaseName is the file holding the highest release version Refresh returned.
 	highestReleaseName = "highest-release"
+	// trustedTimeName is the file holding the newest signed time the node has seen: the
+	// latest creation time of the release manifests Refresh returned (clock.go).
+	trustedTimeName = "trusted-time"
 )
 
 // HTTPTimeout bounds each HTTP request a refresh makes (headers and body).
@@ -231,6 +234,15 @@ func TrustInit(trustDir string, rootJSON []byte) error {
 	return nil
 }
 
+// RefreshOptions are the options of Refresh.
+type RefreshOptions struct {
+	// Now is the node's clock; time.Now when nil.
+	Now func() time.Time
+	// Warn is told, in one line, when the clock is not trusted for expiry (package
+	// documentation, Expiry); may be nil.
+	Warn func(msg string)
+}
+
 // Refresh brings the node's trust up to date from remote and returns the manifest of the
 // newest release there.
 //
@@ -249,15 +261,22 @@ func TrustInit(trustDir string, rootJSON []byte) error {
 // wrapping ErrRollback: a mirror replaying an older repository is refused even after the
 // node's metadata cache is lost. The same release again is returned (nothing is new).
 //
-// Clock and expiry: for now the policy is go-tuf's default — the expiry of root,
-// timestamp, snapshot and targets is checked against this node's clock, so a node whose
-// clock is far ahead, or one offline past its metadata's expiry, is refused with go-tuf's
-// expiry error. Deciding how expiry is used on nodes with wrong clocks (issue 5, "never
-// backwards") is the next step.
+// Expiry (of root, timestamp, snapshot and targets) is checked against a reference time
+// rather than the bare clock: the clock (opts.Now), but never earlier than the node's
+// floor — the newest signed time it has seen, which is the latest creation time of the
+// manifests Refresh has returned (persisted in trustDir/trusted-time), or the build time
+// of the program if later — and the floor itself when the clock is more than
+// ClockSuspectAfter ahead of it. opts.Warn is told when the clock is not used (unless it
+// is only minutes behind). Metadata expired at the reference time is refused with an error
+// wrapping go-tuf's metadata.ErrExpiredMetadata that names the expiry, the reference time
+// and what to do. See the package documentation, Expiry.
+//
+// Nothing Refresh persists itself (highest-release, trusted-time) changes unless it
+// returns a manifest.
 //
 // A trust directory is refreshed by one caller at a time (a lock file; a second concurrent
 // Refresh fails at once).
-func Refresh(ctx context.Context, remote string, trustDir string) (*Manifest, error) {
+func Refresh(ctx context.Context, remote string, trustDir string, opts RefreshOptions) (*Manifest, error) {
 	unlock, err := lockTrust(trustDir)
 	if err != nil {
 		return nil, err
@@ -266,6 +285,18 @@ func Refresh(ctx context.Context, remote string, trustDir string) (*Manifest, er
 	highest, err := readHighest(trustDir)
 	if err != nil {
 		return nil, err
+	}
+	seen, err := readTrustedTime(trustDir)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	ref := referenceTime(now(), nodeFloor(seen, buildTime()))
+	if ref.warn != "" && opts.Warn != nil {
+		opts.Warn(ref.warn)
 	}
 	metaDir := filepath.Join(trustDir, TrustMetadataDir)
 	root, err := os.ReadFile(filepath.Join(metaDir, "root.json"))
@@ -287,9 +318,15 @@ func Refresh(ctx context.Context, remote string, trustDir string) (*Manifest, er
 	if err != nil {
 		return nil, fmt.Errorf("refresh: trusted metadata in %s: %w", metaDir, err)
 	}
+	// go-tuf reads the reference time only in Refresh (every expiry check is there; New
+	// sets it to the time of the call and checks nothing against it).
+	up.UnsafeSetRefTime(ref.time)
 	if err := up.Refresh(); err != nil {
 		if errors.Is(err, &metadata.ErrBadVersionNumber{}) {
 			return nil, fmt.Errorf("refresh from %s: trust metadata %w: %w", remote, ErrRollback, err)
+		}
+		if errors.Is(err, &metadata.ErrExpiredMetadata{}) {
+			return nil, expiredError(remote, up, ref, err)
 		}
 		return nil, fmt.Errorf("refresh from %s: trust metadata: %w", remote, err)
 	}
@@ -332,6 +369,11 @@ func Refresh(ctx context.Context, remote string, trustDir string) (*Manifest, er
 	if newest > highest {
 		if err := atomicfile.WriteBytes(filepath.Join(trustDir, highestReleaseName), 0o600, []byte(strconv.FormatUint(newest, 10)+"\n")); err != nil {
 			return nil, fmt.Errorf("refresh: %w", err)
+		}
+	}
+	if m.Created.After(seen) {
+		if err := writeTrustedTime(trustDir, m.Created); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -59,13 +60,13 @@ func TestRefreshTwoReleases(t *testing.T) {
 			remote := remotes(t, repo)[kind]
 			trust := newTrust(t, repo)
 			ctx := context.Background()
-			if _, err := Refresh(ctx, remote, trust); err == nil || !strings.Contains(err.Error(), "no release yet") {
+			if _, err := Refresh(ctx, remote, trust, RefreshOptions{}); err == nil || !strings.Contains(err.Error(), "no release yet") {
 				t.Fatalf("Refresh of an empty repository: %v", err)
 			}
 			cfg := writeConfig(t, "8080")
 			p1, err := Publish(ctx, repo, keys, cfg, Options{Notes: "first"})
 			must(t, err)
-			m, err := Refresh(ctx, remote, trust)
+			m, err := Refresh(ctx, remote, trust, RefreshOptions{})
 			must(t, err)
 			if m.Version != 1 || m.Config != p1.Manifest.Config || m.Notes != "first" {
 				t.Fatalf("after release 1: %+v", m)
@@ -74,7 +75,7 @@ func TestRefreshTwoReleases(t *testing.T) {
 			p2, err := Publish(ctx, repo, keys, cfg, Options{Notes: "second"})
 			must(t, err)
 			for range 2 { // the second time, nothing is new: the same release, from the cache
-				m, err = Refresh(ctx, remote, trust)
+				m, err = Refresh(ctx, remote, trust, RefreshOptions{})
 				must(t, err)
 				if m.Version != 2 || m.Config != p2.Manifest.Config || m.Config == p1.Manifest.Config {
 					t.Fatalf("after release 2: %+v", m)
@@ -83,9 +84,13 @@ func TestRefreshTwoReleases(t *testing.T) {
 			if h := highestFile(t, trust); h != "2\n" {
 				t.Errorf("highest release file: %q", h)
 			}
+			if tt := trustedTimeFile(t, trust); tt != p2.Manifest.Created.Format(time.RFC3339)+"\n" {
+				t.Errorf("trusted time file: %q", tt)
+			}
 			for p, want := range map[string]os.FileMode{
 				trust: 0o700, filepath.Join(trust, TrustMetadataDir): 0o700,
 				filepath.Join(trust, highestReleaseName): 0o600,
+				filepath.Join(trust, trustedTimeName):    0o600,
 			} {
 				if info, err := os.Stat(p); err != nil || info.Mode().Perm() != want {
 					t.Errorf("%s: %v, %v, want %v", p, info.Mode().Perm(), err, want)
@@ -108,7 +113,7 @@ func TestRefreshRefusesReplay(t *testing.T) {
 	_, err = Publish(ctx, repo, keys, cfg, Options{})
 	must(t, err)
 	trust := newTrust(t, repo)
-	m, err := Refresh(ctx, repo, trust)
+	m, err := Refresh(ctx, repo, trust, RefreshOptions{})
 	must(t, err)
 	if m.Version != 2 {
 		t.Fatalf("version %d", m.Version)
@@ -117,7 +122,7 @@ func TestRefreshRefusesReplay(t *testing.T) {
 	// Layer 1: go-tuf refuses the older, validly signed, unexpired metadata.
 	before := snapshotDir(t, trust)
 	for name, remote := range map[string]string{"dir": old, "http": serve(t, old)} {
-		m, err := Refresh(ctx, remote, trust)
+		m, err := Refresh(ctx, remote, trust, RefreshOptions{})
 		if m != nil || !errors.Is(err, ErrRollback) || !errors.Is(err, &metadata.ErrBadVersionNumber{}) ||
 			!strings.Contains(err.Error(), "new timestamp version 2 must be >= 3") {
 			t.Fatalf("%s: Refresh of the old repository: %v, %v", name, m, err)
@@ -133,7 +138,7 @@ func TestRefreshRefusesReplay(t *testing.T) {
 	for _, role := range []string{metadata.TIMESTAMP, metadata.SNAPSHOT, metadata.TARGETS} {
 		must(t, os.Remove(filepath.Join(trust, TrustMetadataDir, role+".json")))
 	}
-	m, err = Refresh(ctx, old, trust)
+	m, err = Refresh(ctx, old, trust, RefreshOptions{})
 	if m != nil || !errors.Is(err, ErrRollback) || errors.Is(err, &metadata.ErrBadVersionNumber{}) ||
 		!strings.Contains(err.Error(), "its newest release is 1, but this node has already seen release 2") {
 		t.Fatalf("Refresh of the old repository without cached metadata: %v, %v", m, err)
@@ -143,7 +148,7 @@ func TestRefreshRefusesReplay(t *testing.T) {
 		t.Fatalf("highest release file: %q", h)
 	}
 	// The current repository is still accepted.
-	m, err = Refresh(ctx, repo, trust)
+	m, err = Refresh(ctx, repo, trust, RefreshOptions{})
 	must(t, err)
 	if m.Version != 2 {
 		t.Fatalf("version %d", m.Version)
@@ -162,7 +167,7 @@ func TestRefreshRefusesTamperedManifest(t *testing.T) {
 			cfg := writeConfig(t, "8080")
 			_, err := Publish(ctx, repo, keys, cfg, Options{Notes: "first"})
 			must(t, err)
-			_, err = Refresh(ctx, remote, trust)
+			_, err = Refresh(ctx, remote, trust, RefreshOptions{})
 			must(t, err)
 			must(t, os.WriteFile(filepath.Join(cfg, "extra.txt"), []byte("more"), 0o644))
 			_, err = Publish(ctx, repo, keys, cfg, Options{Notes: "second"})
@@ -176,7 +181,7 @@ func TestRefreshRefusesTamperedManifest(t *testing.T) {
 			}
 			data[i] = 'S' // one byte changed, same length
 			must(t, os.WriteFile(p, data, 0o644))
-			m, err := Refresh(ctx, remote, trust)
+			m, err := Refresh(ctx, remote, trust, RefreshOptions{})
 			if m != nil || err == nil || !errors.Is(err, &metadata.ErrLengthOrHashMismatch{}) ||
 				!strings.Contains(err.Error(), "targets/releases/2.json") {
 				t.Fatalf("Refresh with a modified manifest: %v, %v", m, err)
@@ -212,7 +217,7 @@ func TestRefreshRefusesUnknownKey(t *testing.T) {
 	must(t, err)
 	must(t, os.WriteFile(p, data, 0o644))
 	for name, remote := range remotes(t, repo) {
-		m, err := Refresh(ctx, remote, trust)
+		m, err := Refresh(ctx, remote, trust, RefreshOptions{})
 		if m != nil || !errors.Is(err, &metadata.ErrUnsignedMetadata{}) || !strings.Contains(err.Error(), "timestamp") {
 			t.Fatalf("%s: Refresh with a timestamp signed by an unknown key: %v, %v", name, m, err)
 		}
@@ -246,7 +251,7 @@ func TestRefreshRefusesEndlessHTTPResponse(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	m, err := Refresh(ctx, srv.URL, trust)
+	m, err := Refresh(ctx, srv.URL, trust, RefreshOptions{})
 	var lm *metadata.ErrDownloadLengthMismatch
 	if m != nil || !errors.As(err, &lm) {
 		t.Fatalf("Refresh with an endless timestamp.json: %v, %v", m, err)
@@ -333,11 +338,11 @@ func TestTrustInit(t *testing.T) {
 	if err := TrustInit(trust, root); !errors.Is(err, ErrExists) {
 		t.Fatalf("second TrustInit: %v", err)
 	}
-	if _, err := Refresh(context.Background(), repo, filepath.Join(t.TempDir(), "none")); err == nil ||
+	if _, err := Refresh(context.Background(), repo, filepath.Join(t.TempDir(), "none"), RefreshOptions{}); err == nil ||
 		!strings.Contains(err.Error(), "not an initialized trust directory") {
 		t.Fatalf("Refresh without trust: %v", err)
 	}
-	if _, err := Refresh(context.Background(), "ftp://example.com/repo", trust); err == nil ||
+	if _, err := Refresh(context.Background(), "ftp://example.com/repo", trust, RefreshOptions{}); err == nil ||
 		!strings.Contains(err.Error(), "unsupported URL scheme") {
 		t.Fatalf("Refresh of ftp: %v", err)
 	}
@@ -352,17 +357,17 @@ func TestRefreshCanceledAndLocked(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for name, remote := range remotes(t, repo) {
-		if m, err := Refresh(ctx, remote, trust); m != nil || !errors.Is(err, context.Canceled) {
+		if m, err := Refresh(ctx, remote, trust, RefreshOptions{}); m != nil || !errors.Is(err, context.Canceled) {
 			t.Errorf("%s: Refresh with a canceled context: %v, %v", name, m, err)
 		}
 	}
 	unlock, err := lockTrust(trust)
 	must(t, err)
-	if _, err := Refresh(context.Background(), repo, trust); err == nil || !strings.Contains(err.Error(), "another refresh") {
+	if _, err := Refresh(context.Background(), repo, trust, RefreshOptions{}); err == nil || !strings.Contains(err.Error(), "another refresh") {
 		t.Errorf("Refresh while locked: %v", err)
 	}
 	unlock()
-	m, err := Refresh(context.Background(), repo, trust)
+	m, err := Refresh(context.Background(), repo, trust, RefreshOptions{})
 	must(t, err)
 	if m.Version != 1 {
 		t.Fatalf("version %d", m.Version)

@@ -55,7 +55,8 @@ func DefaultKeysDir() (string, error) {
 // Init creates a repository in repoDir (which must not exist or be empty) and its four
 // keys in keysDir (created 0700 if needed; no key may exist there yet): root v1 listing the
 // keys, empty targets, snapshot and timestamp, all signed. keysDir must not be inside
-// repoDir, which is meant to be published as it is.
+// repoDir, which is meant to be published as it is. The key files are encrypted with the
+// passphrase in PassphraseEnv if it is set.
 func Init(repoDir, keysDir string) error {
 	repoAbs, keysAbs, err := absDirs(repoDir, keysDir)
 	if err != nil {
@@ -74,7 +75,7 @@ func Init(repoDir, keysDir string) error {
 	if err := makeKeysDir(keysAbs); err != nil {
 		return err
 	}
-	keys, err := generateKeys(keysAbs)
+	keys, err := generateKeys(keysAbs, os.Getenv(PassphraseEnv))
 	if err != nil {
 		return fmt.Errorf("init %s: %w", repoDir, err)
 	}
@@ -241,6 +242,17 @@ func metaFile(version int64, data []byte) (*metadata.MetaFiles, error) {
 	return m, nil
 }
 
+// staleRootError is load's error when metadata/root.json is not the newest root of the
+// chain, as an interrupted key rotation can leave it (RotateKey repairs it).
+type staleRootError struct {
+	version int64  // of the newest root
+	newest  []byte // its content, verified through the chain
+}
+
+func (e *staleRootError) Error() string {
+	return fmt.Sprintf("%s/root.json is not %d.root.json, the newest root (if a 'satchel repo rotate-key' was interrupted, run it again to finish)", MetadataDir, e.version)
+}
+
 // load reads and checks the repository's metadata: the chain of roots from the trusted one
 // (trustedRoot, else metadata/1.root.json) to the newest, root.json equal to the newest,
 // then timestamp, snapshot and targets, each verified by signature, version, length and
@@ -293,7 +305,7 @@ func load(repo string, trustedRoot []byte, checkExpiry bool) (*trustedmetadata.T
 		return nil, err
 	}
 	if !bytes.Equal(current, newest) {
-		return nil, fmt.Errorf("%s/root.json is not %d.root.json, the newest root", MetadataDir, tm.Root.Signed.Version)
+		return nil, &staleRootError{version: tm.Root.Signed.Version, newest: newest}
 	}
 	b, err := read("timestamp.json")
 	if err != nil {
