@@ -7,6 +7,7 @@ need=""
 command -v gcc >/dev/null 2>&1 || need="$need gcc libc6-dev" # go test -race needs cgo
 command -v git >/dev/null 2>&1 || need="$need git"
 [ -x /bin/sh ] || need="$need dash"
+command -v python3 >/dev/null 2>&1 || need="$need python3" # a static mirror with no Satchel code (agent tests)
 
 if [ -n "$need" ]; then
 	echo "deps: installing$need"

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
@@ -83,15 +81,9 @@ func (f *nodeFlags) loadFacts(s *streams) (map[string]any, error) {
 }
 
 func readFactsFile(path string) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	m, err := facts.ReadFile(path)
 	if err != nil {
-		return nil, fail("read facts: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil {
-		return nil, fail("read facts %s: not a JSON object: %v", path, err)
+		return nil, fail("%v", err)
 	}
 	return m, nil
 }

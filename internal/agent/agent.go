@@ -1,0 +1,275 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/satchelcm/satchel/internal/backup"
+	"github.com/satchelcm/satchel/internal/catcache"
+	"github.com/satchelcm/satchel/internal/engine"
+	"github.com/satchelcm/satchel/internal/facts"
+	"github.com/satchelcm/satchel/internal/release"
+	"github.com/satchelcm/satchel/internal/spool"
+	"github.com/satchelcm/satchel/internal/store"
+	"github.com/satchelcm/satchel/internal/transfer"
+)
+
+// Options are what an agent runs with: the settings of its config file, and the node
+// selection of satchel apply.
+type Options struct {
+	Config
+	// Root is the directory converged instead of / ("" or "/": this machine).
+	Root string
+	// Node is the node name to compile for ("": the hostname fact).
+	Node string
+	// FactsFile, if set, holds the node's facts as JSON instead of gathering them.
+	FactsFile string
+	// Version is the agent's version, reported in the facts.
+	Version string
+	// Parallel is how many resources a run converges at once (default 4).
+	Parallel int
+	// LockWait is how long a cycle waits for another run (satchel apply) to finish.
+	// Default 10 minutes.
+	LockWait time.Duration
+	// PullBackoff and PullAttempts, if set, replace the transfer client's defaults for
+	// repeating failed requests (transfer.Client's MinBackoff and MaxAttempts).
+	PullBackoff  time.Duration
+	PullAttempts int
+	// Now is the clock (tests); time.Now when nil.
+	Now func() time.Time
+	// Log receives one line per event of note; nil discards them.
+	Log io.Writer
+}
+
+// Agent keeps one node converged to the newest good release of its repositories. Open
+// it, then call Cycle once or Run until stopped; Close it after.
+type Agent struct {
+	opts     Options
+	state    string // the state directory, absolute
+	rootDir  string // what runs converge, absolute
+	lock     *os.File
+	store    *store.Store
+	backups  *backup.Store
+	spool    *spool.Spool
+	catalogs *catcache.Cache
+}
+
+// Open prepares the state directory (mode 0700) and takes the agent's lock on it, so that
+// one agent at a time uses it. On the first run it initializes the node's trust from
+// Options.Trust, the repository's root.json as the operator gave it; afterwards the trust
+// kept in the state directory is used and Options.Trust is not read again.
+func Open(opts Options) (*Agent, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("agent: no state directory")
+	}
+	if len(opts.Repositories) == 0 {
+		return nil, errors.New("agent: no repository: give one with --repo URL|DIR or in the config file")
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	if opts.LockWait <= 0 {
+		opts.LockWait = 10 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	state, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: state directory %s: %w", opts.StateDir, err)
+	}
+	rootDir := "/"
+	if opts.Root != "" {
+		if rootDir, err = filepath.Abs(opts.Root); err != nil {
+			return nil, fmt.Errorf("agent: --root %s: %w", opts.Root, err)
+		}
+	}
+	if err := engine.MakeStateDir(state); err != nil {
+		return nil, fmt.Errorf("agent: create state directory: %w", err)
+	}
+	a := &Agent{opts: opts, state: state, rootDir: rootDir, catalogs: catcache.Open(filepath.Join(state, catalogsDirName))}
+	if a.lock, err = lockFile(filepath.Join(state, agentLockName)); err != nil {
+		return nil, err
+	}
+	if err := a.open(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) open() error {
+	var err error
+	if err := a.initTrust(); err != nil {
+		return err
+	}
+	if a.store, err = store.Open(filepath.Join(a.state, storeDirName)); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if a.backups, err = backup.Open(filepath.Join(a.state, backupsDirName)); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	spoolMax := a.opts.SpoolMax
+	if spoolMax <= 0 {
+		spoolMax = DefaultConfig().SpoolMax
+	}
+	if a.spool, err = spool.Open(filepath.Join(a.state, spoolDirName), spoolMax); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	return nil
+}
+
+// initTrust initializes the trust directory from Options.Trust unless it has a root.
+func (a *Agent) initTrust() error {
+	trust := filepath.Join(a.state, trustDirName)
+	if _, err := os.Stat(filepath.Join(trust, release.TrustMetadataDir, "root.json")); err == nil {
+		return nil
+	}
+	if a.opts.Trust == "" {
+		return fmt.Errorf("agent: this node trusts no repository yet: give the repository's root.json with --trust FILE (or trust = \"FILE\" in the config file)")
+	}
+	data, err := os.ReadFile(a.opts.Trust)
+	if err != nil {
+		return fmt.Errorf("agent: trusted root: %w", err)
+	}
+	if err := release.TrustInit(trust, data); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.logf("trusting the repository root in %s", a.opts.Trust)
+	return nil
+}
+
+// Close releases the state directory.
+func (a *Agent) Close() {
+	if a.lock != nil {
+		_ = a.lock.Close()
+		a.lock = nil
+	}
+}
+
+// StateDir returns the agent's state directory.
+func (a *Agent) StateDir() string { return a.state }
+
+func (a *Agent) logf(format string, args ...any) {
+	fmt.Fprintf(a.opts.Log, "satchel agent: "+format+"\n", args...)
+}
+
+// lockWait is how long Open waits for the agent lock: enough for an agent that is
+// stopping (a service restart) to let go of it, and for a child process forked meanwhile,
+// which holds the lock until it execs, to exec.
+const lockWait = 3 * time.Second
+
+// lockFile takes an exclusive lock on p for the life of the returned file.
+func lockFile(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	deadline := time.Now().Add(lockWait)
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	for errors.Is(err, unix.EWOULDBLOCK) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if err != nil {
+		_ = f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("agent: another agent is running with the state directory %s", filepath.Dir(p))
+		}
+		return nil, fmt.Errorf("agent: lock %s: %w", p, err)
+	}
+	return f, nil
+}
+
+// isURL reports whether a repository is given as an http(s) URL (else it is a directory).
+func isURL(remote string) bool {
+	u, err := url.Parse(remote)
+	return err == nil && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https"))
+}
+
+// storeClient returns a transfer client of the content store of the repository remote.
+func (a *Agent) storeClient(remote string) (*transfer.Client, func() error, error) {
+	var c *transfer.Client
+	closeFn := func() error { return nil }
+	var err error
+	if isURL(remote) {
+		c, err = transfer.NewClient(strings.TrimSuffix(remote, "/") + "/" + release.StoreDir + "/")
+	} else {
+		c, closeFn, err = transfer.NewDirClient(filepath.Join(remote, release.StoreDir))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Limit = a.opts.BandwidthLimit
+	if a.opts.PullBackoff > 0 {
+		c.MinBackoff, c.MaxBackoff = a.opts.PullBackoff, 4*a.opts.PullBackoff
+	}
+	c.MaxAttempts = a.opts.PullAttempts
+	c.Warn = func(msg string) { a.logf("%s", msg) }
+	return c, closeFn, nil
+}
+
+// pruneReleases removes the checkouts of releases other than keep.
+func (a *Agent) pruneReleases(keep ...uint64) {
+	dir := filepath.Join(a.state, releasesDirName)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+next:
+	for _, e := range entries {
+		v, err := strconv.ParseUint(e.Name(), 10, 64)
+		if err != nil {
+			continue
+		}
+		for _, k := range keep {
+			if v == k {
+				continue next
+			}
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			a.logf("warning: remove old checkout: %v", err)
+		}
+	}
+}
+
+// gatherFacts returns the node's facts and its name.
+func (a *Agent) gatherFacts() (map[string]any, string, error) {
+	var fs map[string]any
+	if a.opts.FactsFile != "" {
+		var err error
+		if fs, err = facts.ReadFile(a.opts.FactsFile); err != nil {
+			return nil, "", err
+		}
+	} else {
+		got, warnings, err := facts.Gather(facts.Options{Version: a.opts.Version})
+		for _, w := range warnings {
+			a.logf("warning: %s", w)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("gather facts: %w", err)
+		}
+		fs = got
+	}
+	node := a.opts.Node
+	if node == "" {
+		node, _ = fs["hostname"].(string)
+	}
+	if node == "" {
+		return nil, "", errors.New("no node name: give --node NAME, or facts with a hostname")
+	}
+	return fs, node, nil
+}

@@ -1,0 +1,300 @@
+package agent
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/satchelcm/satchel/internal/release"
+	"github.com/satchelcm/satchel/internal/spool"
+)
+
+// Two releases, from a directory, from net/http's file server and from python3's
+// http.server: the node converges to each in turn, then re-applies the last one, repairing
+// drift, with nothing new downloaded.
+func TestTwoReleases(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"dir", "go-http", "python-http"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			f := newFleet(t)
+			remote := f.repo
+			switch kind {
+			case "go-http":
+				remote = serveGo(t, f.repo)
+			case "python-http":
+				remote = servePython(t, f.repo)
+			}
+			opts := f.options(remote)
+			f.release("1", "setting = 1\n")
+			rep := f.cycle(opts)
+			if rep.Outcome != Applied || rep.Release != 1 || rep.Run.Summary.Changed != 2 {
+				t.Fatalf("first cycle: %s, release %d, error %q; want release 1 applied with 2 changes", rep.Outcome, rep.Release, rep.Error)
+			}
+			f.wantFiles("1", "setting = 1\n")
+
+			f.release("2", "setting = 2\n")
+			rep = f.cycle(opts)
+			if rep.Outcome != Applied || rep.Release != 2 || rep.Attempted != 2 {
+				t.Fatalf("second cycle: %s, release %d, error %q; want release 2 applied", rep.Outcome, rep.Release, rep.Error)
+			}
+			f.wantFiles("2", "setting = 2\n")
+			if rep.Transfer.Bytes == 0 || rep.Transfer.Pulls != 1 {
+				t.Errorf("second cycle transfer %+v: want one pull of the new config", rep.Transfer)
+			}
+
+			// Drift: the agent puts it right without any new release, downloading nothing.
+			must(t, os.WriteFile(filepath.Join(f.root, "etc/motd"), []byte("defaced\n"), 0o644))
+			rep = f.cycle(opts)
+			if rep.Outcome != Reapplied || rep.Release != 2 || rep.Run.Summary.Changed != 1 || rep.Transfer.Pulls != 0 {
+				t.Fatalf("third cycle: %s, release %d, %d changed, transfer %+v; want release 2 re-applied, 1 change, nothing pulled", rep.Outcome, rep.Release, rep.Run.Summary.Changed, rep.Transfer)
+			}
+			f.wantFiles("2", "setting = 2\n")
+			st := f.readState()
+			if st.Good == nil || st.Good.Version != 2 || st.LastRun == nil || st.LastRun.Outcome != Reapplied || st.Failures != 0 {
+				t.Errorf("state after three cycles: %+v", st)
+			}
+			entries, err := readSpool(f)
+			must(t, err)
+			if len(entries) != 3 || entries[0].Outcome != Applied || entries[2].Outcome != Reapplied || entries[2].Format != ReportFormat || entries[2].Node != "school-1" {
+				t.Errorf("spool: %d reports %+v; want 3, applied first, reapplied last", len(entries), entries)
+			}
+		})
+	}
+}
+
+// readSpool decodes the reports in the node's spool, oldest first.
+func readSpool(f *fleet) ([]CycleReport, error) {
+	sp, err := spool.Open(filepath.Join(f.state, spoolDirName), DefaultSpoolMax)
+	if err != nil {
+		return nil, err
+	}
+	list, err := sp.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []CycleReport
+	for _, e := range list {
+		data, err := sp.Read(e.Name)
+		if err != nil {
+			return nil, err
+		}
+		var r CycleReport
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// With no repository reachable, the node keeps re-applying its last good release.
+func TestOfflineReappliesLastGood(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	f.release("1", "a\n")
+	f.cycle(f.options(f.repo))
+	must(t, os.Remove(filepath.Join(f.root, "etc/app.conf")))
+	rep := f.cycle(f.options(filepath.Join(f.base, "unplugged-usb-stick"), "http://127.0.0.1:1/"))
+	if rep.Outcome != Reapplied || rep.Run.Summary.Changed != 1 || len(rep.RefreshErrors) != 2 {
+		t.Fatalf("offline cycle: %s, refresh errors %q; want release 1 re-applied, 2 repositories failing", rep.Outcome, rep.RefreshErrors)
+	}
+	f.wantFiles("1", "a\n")
+	if st := f.readState(); st.Failures != 0 || st.Good.Version != 1 {
+		t.Errorf("state: %+v", st)
+	}
+}
+
+// A mirror replaying an older copy of the repository (old trust metadata, older
+// release) is refused, whatever channel brings it, and nothing of it is applied.
+func TestReplayRefused(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	f.release("1", "a\n")
+	old := f.snapshot()
+	f.release("2", "b\n")
+	f.cycle(f.options(f.repo))
+	f.wantFiles("2", "b\n")
+	for name, remote := range map[string]string{"dir": old, "http": serveGo(t, old)} {
+		rep := f.cycle(f.options(remote))
+		if len(rep.RefreshErrors) != 1 || !strings.Contains(rep.RefreshErrors[0], "REFUSED") || !strings.Contains(rep.RefreshErrors[0], "rollback or replay") {
+			t.Errorf("%s: refresh errors %q, want the replay refused", name, rep.RefreshErrors)
+		}
+		if rep.Outcome != Reapplied || rep.Release != 2 {
+			t.Errorf("%s: %s release %d, want release 2 re-applied", name, rep.Outcome, rep.Release)
+		}
+		f.wantFiles("2", "b\n")
+	}
+}
+
+// A repository signed by keys the node does not trust is refused; nothing is applied.
+func TestUnknownKeysRefused(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	f.release("1", "a\n")
+	f.cycle(f.options(f.repo))
+	other := newFleet(t) // same config, its own keys
+	other.config = f.config
+	other.release("2", "forged\n")
+	rep := f.cycle(f.options(other.repo))
+	if len(rep.RefreshErrors) != 1 || rep.Outcome != Reapplied || rep.Release != 1 {
+		t.Fatalf("forged repository: %s release %d, refresh errors %q; want it refused and release 1 re-applied", rep.Outcome, rep.Release, rep.RefreshErrors)
+	}
+	f.wantFiles("1", "a\n")
+}
+
+// A chunk modified or truncated on the mirror is refused; the release is not applied
+// until the mirror has it right, and then it is.
+func TestDamagedChunkRefused(t *testing.T) {
+	t.Parallel()
+	for _, damage := range []string{"modified", "truncated"} {
+		t.Run(damage, func(t *testing.T) {
+			t.Parallel()
+			f := newFleet(t)
+			f.release("1", "a\n")
+			opts := f.options(f.repo)
+			opts.Config.Repositories = []string{serveGo(t, f.repo)}
+			f.cycle(opts)
+			before := map[string]bool{}
+			for _, p := range f.chunkFiles() {
+				before[p] = true
+			}
+			f.release("2", strings.Repeat("new content ", 100))
+			var added []string
+			for _, p := range f.chunkFiles() {
+				if !before[p] {
+					added = append(added, p)
+				}
+			}
+			if len(added) == 0 {
+				t.Fatal("release 2 added no chunk")
+			}
+			saved := map[string][]byte{}
+			for _, p := range added {
+				data, err := os.ReadFile(p)
+				must(t, err)
+				saved[p] = data
+				bad := append([]byte(nil), data...)
+				if damage == "modified" {
+					bad[len(bad)/2] ^= 0x55
+				} else {
+					bad = bad[:len(bad)/2]
+				}
+				must(t, os.WriteFile(p, bad, 0o644))
+			}
+			// The delta carries the same bytes: remove it so the chunk files are what is read.
+			must(t, os.RemoveAll(filepath.Join(f.repo, release.StoreDir, "deltas")))
+			rep := f.cycle(opts)
+			if rep.Outcome != Reapplied || rep.Release != 1 || !strings.Contains(rep.Error, "release 2") {
+				t.Fatalf("damaged chunk: %s release %d error %q; want release 2 refused, 1 re-applied", rep.Outcome, rep.Release, rep.Error)
+			}
+			f.wantFiles("1", "a\n")
+			for p, data := range saved {
+				must(t, os.WriteFile(p, data, 0o644))
+			}
+			rep = f.cycle(opts)
+			if rep.Outcome != Applied || rep.Release != 2 {
+				t.Fatalf("repaired mirror: %s release %d error %q; want release 2 applied", rep.Outcome, rep.Release, rep.Error)
+			}
+			f.wantFiles("2", strings.Repeat("new content ", 100))
+		})
+	}
+}
+
+// A release whose health check fails is rolled back: the previous release's files are
+// back, the failed release is not tried again, and a newer one is.
+func TestHealthCheckRollback(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	opts := f.options(f.repo)
+	f.release("1", "a\n")
+	f.cycle(opts)
+	must(t, os.WriteFile(filepath.Join(f.root, "etc/unmanaged"), []byte("keep\n"), 0o644))
+	bad := release.HealthCheck{Name: "web", Command: []string{"sh", "-c", "echo checking $SATCHEL_RELEASE; test \"$(cat \"$SATCHEL_ROOT/etc/app.conf\")\" = ok"}, Timeout: 10 * time.Second}
+	f.release("2", "broken\n", bad)
+	rep := f.cycle(opts)
+	if rep.Outcome != RolledBack || rep.Rollback == nil || rep.Rollback.From != 2 || rep.Rollback.To != 1 || rep.Release != 1 {
+		t.Fatalf("bad release: %s, rollback %+v; want release 2 rolled back to 1", rep.Outcome, rep.Rollback)
+	}
+	if !strings.Contains(rep.Rollback.Cause, "health check web failed: exit status 1") || rep.Rollback.Restored != 2 {
+		t.Errorf("rollback %+v: want the health check named and 2 files restored", rep.Rollback)
+	}
+	if len(rep.HealthChecks) != 1 || rep.HealthChecks[0].OK || rep.HealthChecks[0].Output != "checking 2\n" {
+		t.Errorf("health checks %+v", rep.HealthChecks)
+	}
+	if rep.FailedRun == nil || rep.FailedRun.Summary.Changed != 2 {
+		t.Errorf("the failed run's report is missing: %+v", rep.FailedRun)
+	}
+	f.wantFiles("1", "a\n")
+	if f.read("etc/unmanaged") != "keep\n" {
+		t.Error("rollback touched an unmanaged file")
+	}
+	st := f.readState()
+	if st.Good.Version != 1 || st.FailedRelease != 2 || st.LastError == "" {
+		t.Errorf("state after rollback: good %d failed %d error %q", st.Good.Version, st.FailedRelease, st.LastError)
+	}
+
+	// Not retried.
+	rep = f.cycle(opts)
+	if rep.Outcome != Reapplied || rep.Release != 1 || rep.Attempted != 0 {
+		t.Fatalf("after rollback: %s release %d attempted %d; want release 1 re-applied, 2 not retried", rep.Outcome, rep.Release, rep.Attempted)
+	}
+	f.wantFiles("1", "a\n")
+
+	// A newer, healthy release is applied.
+	f.release("3", "ok", bad)
+	rep = f.cycle(opts)
+	if rep.Outcome != Applied || rep.Release != 3 {
+		t.Fatalf("release 3: %s release %d error %q", rep.Outcome, rep.Release, rep.Error)
+	}
+	f.wantFiles("3", "ok")
+}
+
+// A release whose run fails (a resource fails) is rolled back as well.
+func TestFailedRunRollback(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	opts := f.options(f.repo)
+	f.release("1", "a\n")
+	f.cycle(opts)
+	f.writeConfig("2", "b\n")
+	extra := `node "school-1" {
+  exec "fails" {
+    argv    = ["false"]
+    require = [file.motd]
+  }
+}
+`
+	must(t, os.WriteFile(filepath.Join(f.config, "fail.hcl"), []byte(extra), 0o644))
+	f.publish(release.Options{})
+	rep := f.cycle(opts)
+	if rep.Outcome != RolledBack || !strings.Contains(rep.Rollback.Cause, "exec.fails") {
+		t.Fatalf("failing run: %s rollback %+v error %q; want rolled back naming exec.fails", rep.Outcome, rep.Rollback, rep.Error)
+	}
+	f.wantFiles("1", "a\n")
+}
+
+// A first release that fails has nothing to roll back to: the node keeps what it did and
+// tries it again at the next cycle, and applies it once it succeeds.
+func TestFirstReleaseFailingIsRetried(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	opts := f.options(f.repo)
+	marker := filepath.Join(f.base, "healthy")
+	f.release("1", "a\n", release.HealthCheck{Name: "marker", Command: []string{"test", "-e", marker}, Timeout: 10 * time.Second})
+	rep := f.cycle(opts)
+	if rep.Outcome != Failed || rep.Rollback != nil || !strings.Contains(rep.Error, "release 1 failed: health check marker failed") || !strings.Contains(rep.Error, "tried again next cycle") {
+		t.Fatalf("failing first release: %s rollback %+v error %q", rep.Outcome, rep.Rollback, rep.Error)
+	}
+	if st := f.readState(); st.Good != nil || st.FailedRelease != 0 || st.Failures != 1 {
+		t.Errorf("state: %+v; want no good release, none marked failed, 1 failure", st)
+	}
+	must(t, os.WriteFile(marker, nil, 0o644))
+	rep = f.cycle(opts)
+	if rep.Outcome != Applied || rep.Release != 1 {
+		t.Fatalf("retry: %s release %d error %q; want release 1 applied", rep.Outcome, rep.Release, rep.Error)
+	}
+}
