@@ -10,6 +10,7 @@ import (
 
 	"github.com/satchelcm/satchel/internal/release"
 	"github.com/satchelcm/satchel/internal/spool"
+	"github.com/satchelcm/satchel/internal/store"
 )
 
 // Two releases, from a directory, from net/http's file server and from python3's
@@ -29,7 +30,7 @@ func TestTwoReleases(t *testing.T) {
 				remote = servePython(t, f.repo)
 			}
 			opts := f.options(remote)
-			f.release("1", "setting = 1\n")
+			m1 := f.release("1", "setting = 1\n")
 			rep := f.cycle(opts)
 			if rep.Outcome != Applied || rep.Release != 1 || rep.Run.Summary.Changed != 2 {
 				t.Fatalf("first cycle: %s, release %d, error %q; want release 1 applied with 2 changes", rep.Outcome, rep.Release, rep.Error)
@@ -44,6 +45,15 @@ func TestTwoReleases(t *testing.T) {
 			f.wantFiles("2", "setting = 2\n")
 			if rep.Transfer.Bytes == 0 || rep.Transfer.Pulls != 1 {
 				t.Errorf("second cycle transfer %+v: want one pull of the new config", rep.Transfer)
+			}
+			// Release 1's config left the node's store and its checkout is gone.
+			s, err := store.Open(filepath.Join(f.state, storeDirName))
+			must(t, err)
+			if s.HasObject(m1.Config) {
+				t.Error("release 1's config tree is still in the node's store after release 2 was applied")
+			}
+			if _, err := os.Stat(filepath.Join(f.state, releasesDirName, "1")); !os.IsNotExist(err) {
+				t.Errorf("release 1's checkout: %v, want it removed", err)
 			}
 
 			// Drift: the agent puts it right without any new release, downloading nothing.

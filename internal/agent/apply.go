@@ -103,7 +103,7 @@ func (a *Agent) restoreSince(t time.Time, version uint64) (int, error) {
 	n := 0
 	for _, p := range paths {
 		e := before[p]
-		if err := restoreEntry(env, a.backups, e, fmt.Sprintf("replaced by the rollback of release %d", version)); err != nil {
+		if err := resource.RestoreBackup(env, e, fmt.Sprintf("replaced by the rollback of release %d", version)); err != nil {
 			return n, fmt.Errorf("%s: %w", p, err)
 		}
 		n++
@@ -111,15 +111,23 @@ func (a *Agent) restoreSince(t time.Time, version uint64) (int, error) {
 	return n, nil
 }
 
-// restoreEntry writes backup e back to its path, saving what is there first.
-func restoreEntry(env *resource.Env, b *backup.Store, e backup.Entry, reason string) error {
-	if err := resource.BackupFile(env, e.Path, reason); err != nil {
-		return err
-	}
-	r, err := b.Open(e)
+// collectGarbage removes from the store what the new good release rel does not need: the
+// config and content of older releases (package store, GC). It is done after a release is
+// applied, so a rollback never lacks what it needs; the next release's deltas are built
+// against rel's trees, which stay. A store busy with another pull is left for next time.
+func (a *Agent) collectGarbage(ctx context.Context, rel *Release) {
+	keep := rel.contentIDs()
+	id, err := rel.configID()
 	if err != nil {
-		return err
+		return
 	}
-	defer r.Close()
-	return resource.WriteAtomic(env.Root, e.Path, r, e.FileMode(), e.UID, e.GID)
+	keep = append(keep, id)
+	st, err := a.store.GC(ctx, keep)
+	if err != nil {
+		a.logf("warning: store gc: %v", err)
+		return
+	}
+	if st.Chunks+st.Objects > 0 {
+		a.logf("store gc: removed %d objects and %d chunks (%s) that release %d does not need", st.Objects, st.Chunks, formatSize(st.Bytes), rel.Version)
+	}
 }

@@ -207,6 +207,7 @@ func (c *cycle) tryRelease(ctx context.Context, remote string, m *release.Manife
 		st.Good = rel
 		rep.Run, rep.Outcome, rep.Release = run, Applied, m.Version
 		a.pruneReleases(m.Version)
+		a.collectGarbage(ctx, rel)
 		return true
 	}
 	if st.Good == nil {

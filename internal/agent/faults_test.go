@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"net/http"
@@ -108,47 +107,6 @@ func TestMirrorDownMidTransferResumes(t *testing.T) {
 		t.Errorf("transfers: %d bytes before the cut, %d after; want the second to fetch only what is missing of %d", first, rep.Transfer.Bytes, len(big))
 	}
 	t.Logf("before the cut %d bytes, after %d bytes, content %d bytes", first, rep.Transfer.Bytes, len(big))
-}
-
-// An endless response (a hostile or broken mirror) is cut at the size limit and refused;
-// nothing is applied.
-func TestEndlessResponseRefused(t *testing.T) {
-	t.Parallel()
-	f := newFleet(t)
-	f.release("1", "a\n")
-	f.cycle(f.options(f.repo))
-	f.release("2", "b\n")
-	files := http.FileServer(http.Dir(f.repo))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.URL.Path, "/store/") {
-			files.ServeHTTP(w, r)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		block := bytes.Repeat([]byte{0x28}, 64<<10)
-		for r.Context().Err() == nil {
-			if _, err := w.Write(block); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(srv.Close)
-	opts := f.options(srv.URL)
-	opts.PullBackoff, opts.PullAttempts = time.Millisecond, 2
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	a, err := Open(opts)
-	must(t, err)
-	defer a.Close()
-	rep, err := a.Cycle(ctx)
-	must(t, err)
-	if ctx.Err() != nil {
-		t.Fatal("the cycle read an endless response until the test's deadline")
-	}
-	if rep.Outcome != Reapplied || rep.Release != 1 || !strings.Contains(rep.Error, "release 2") {
-		t.Fatalf("endless response: %s release %d error %q; want release 2 refused, 1 re-applied", rep.Outcome, rep.Release, rep.Error)
-	}
-	f.wantFiles("1", "a\n")
 }
 
 // Outside the transfer windows a release needing more than small_transfer waits for the

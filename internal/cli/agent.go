@@ -17,9 +17,6 @@ import (
 	"github.com/satchelcm/satchel/internal/agent"
 )
 
-// DefaultAgentConfig is the agent's config file, read when it exists and --config is not given.
-const DefaultAgentConfig = "/etc/satchel/agent.hcl"
-
 // exitRolledBack: agent --once applied a newer release that failed and was rolled back.
 const exitRolledBack = 3
 
@@ -61,7 +58,7 @@ A repository is an http(s) URL or a directory (a USB stick, a mirror): the direc
 needs --trust: the repository's metadata/root.json, handed over by the operator; the
 node keeps its own copy and from then on refuses anything older than what it has seen.
 
-Settings come from --config (default ` + DefaultAgentConfig + ` if it exists), then flags.
+Settings come from --config (default ` + agent.DefaultConfigPath + ` if it exists), then flags.
 
 Exit codes with --once: 0 a release applied or re-applied; 1 the cycle failed (no
 repository answered and nothing to re-apply, or the run failed); 3 a newer release failed
@@ -73,7 +70,7 @@ SIGINT, finishing the resource in flight.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.node, "node", "", "compile for this node name (default: this machine's hostname fact)")
 	fl.StringVar(&f.factsFile, "facts", "", "read the node's facts from this JSON `file` instead of gathering this machine's")
-	fl.StringVar(&f.config, "config", "", "read settings from this agent.hcl `file` (default "+DefaultAgentConfig+" if it exists)")
+	fl.StringVar(&f.config, "config", "", "read settings from this agent.hcl `file` (default "+agent.DefaultConfigPath+" if it exists)")
 	fl.StringArrayVar(&f.repos, "repo", nil, "a release repository: an http(s) `URL` or a directory (repeatable, in order of preference; replaces the config file's)")
 	fl.StringVar(&f.trust, "trust", "", "the repository's root.json `file` to trust on the first run")
 	fl.BoolVar(&f.once, "once", false, "run one cycle now and exit")
@@ -96,7 +93,7 @@ func (f *agentFlags) settings(cmd *cobra.Command) (agent.Config, error) {
 	stateFromFile := false
 	path := f.config
 	if path == "" {
-		path = DefaultAgentConfig
+		path = agent.DefaultConfigPath
 	}
 	loaded, err := agent.LoadConfig(path)
 	switch {

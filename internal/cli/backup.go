@@ -150,15 +150,7 @@ configured content back unless the configuration changes.`,
 			}
 			defer root.Close()
 			env := &resource.Env{Root: root, Backup: store}
-			if err := resource.BackupFile(env, p, "replaced by restore of "+entry.ID); err != nil {
-				return fail("%v", err)
-			}
-			r, err := store.Open(entry)
-			if err != nil {
-				return fail("%v", err)
-			}
-			defer r.Close()
-			if err := resource.WriteAtomic(root, p, r, entry.FileMode(), entry.UID, entry.GID); err != nil {
+			if err := resource.RestoreBackup(env, entry, "replaced by restore of "+entry.ID); err != nil {
 				return fail("restore %s: %v", p, err)
 			}
 			fmt.Fprintf(s.stdout, "restored %s from backup %s (%s, %d bytes)\n", p, entry.ID, entry.Time.Format("2006-01-02 15:04:05Z"), entry.Size)

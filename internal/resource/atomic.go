@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 
+	"github.com/satchelcm/satchel/internal/backup"
 	"github.com/satchelcm/satchel/internal/fsroot"
 )
 
@@ -97,4 +98,20 @@ func BackupFile(env *Env, p, reason string) error {
 		return nil
 	}
 	return saveBackup(env, p, info, reason)
+}
+
+// RestoreBackup writes the saved version e back to its path, with its mode and owner,
+// after saving what is there now to env.Backup (with reason), so that a restore can be
+// undone. The content is verified against its hash as it is read: a corrupt backup leaves
+// the file as it was.
+func RestoreBackup(env *Env, e backup.Entry, reason string) error {
+	if err := BackupFile(env, e.Path, reason); err != nil {
+		return err
+	}
+	r, err := env.Backup.Open(e)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return writeAtomic(env.Root, e.Path, r, e.FileMode(), e.UID, e.GID)
 }

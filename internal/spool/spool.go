@@ -13,10 +13,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/satchelcm/satchel/internal/atomicfile"
 )
 
 // tempPrefix starts the name of an entry being written; Open removes such leftovers.
-const tempPrefix = ".tmp-"
+const tempPrefix = atomicfile.TempPrefix
 
 // timeLayout is the time in an entry's name: UTC, fixed width, so names sort by time.
 const timeLayout = "20060102T150405.000000000Z"
@@ -118,32 +120,9 @@ func (s *Spool) Put(kind string, data []byte) (name string, err error) {
 	return name, nil
 }
 
-// write stores data under name: a temporary file, flushed, renamed, then the directory
-// flushed so that the rename survives a crash.
-func (s *Spool) write(name string, data []byte) (err error) {
-	f, err := os.CreateTemp(s.dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), filepath.Join(s.dir, name)); err != nil {
-		return err
-	}
-	return s.syncDir()
+// write stores data under name, atomically and durably (package atomicfile).
+func (s *Spool) write(name string, data []byte) error {
+	return atomicfile.WriteBytes(filepath.Join(s.dir, name), 0o600, data)
 }
 
 func (s *Spool) syncDir() error {
