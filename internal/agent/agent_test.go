@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satchelcm/satchel/internal/backup"
 	"github.com/satchelcm/satchel/internal/release"
 	"github.com/satchelcm/satchel/internal/spool"
 	"github.com/satchelcm/satchel/internal/store"
@@ -306,5 +308,147 @@ func TestFirstReleaseFailingIsRetried(t *testing.T) {
 	rep = f.cycle(opts)
 	if rep.Outcome != Applied || rep.Release != 1 {
 		t.Fatalf("retry: %s release %d error %q; want release 1 applied", rep.Outcome, rep.Release, rep.Error)
+	}
+}
+
+// Rollback puts back what the failed release changed even where the good release manages
+// nothing: a file only the failed release wrote is as it was before it.
+func TestRollbackRestoresFilesOnlyTheFailedReleaseManaged(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	opts := f.options(f.repo)
+	f.release("1", "a\n")
+	f.cycle(opts)
+	must(t, os.WriteFile(filepath.Join(f.root, "etc/other"), []byte("original\n"), 0o640))
+	f.writeConfig("2", "b\n")
+	must(t, os.WriteFile(filepath.Join(f.config, "other.hcl"), []byte(`node "school-1" {
+  file "other" {
+    path    = "/etc/other"
+    content = "written by release 2\n"
+  }
+}
+`), 0o644))
+	f.publish(release.Options{HealthChecks: []release.HealthCheck{{Name: "never", Command: []string{"false"}, Timeout: 10 * time.Second}}})
+	rep := f.cycle(opts)
+	if rep.Outcome != RolledBack || rep.Rollback.Restored != 3 {
+		t.Fatalf("%s, rollback %+v; want rolled back with 3 files restored", rep.Outcome, rep.Rollback)
+	}
+	if got := f.read("etc/other"); got != "original\n" {
+		t.Errorf("/etc/other after the rollback = %q, want the original", got)
+	}
+	info, err := os.Stat(filepath.Join(f.root, "etc/other"))
+	must(t, err)
+	if info.Mode().Perm() != 0o640 {
+		t.Errorf("/etc/other mode %v, want 0640 as before", info.Mode().Perm())
+	}
+	f.wantFiles("1", "a\n")
+}
+
+// An agent that dies while applying a release (a crash, a power cut, the release
+// rebooting the machine) rolls it back at its next start. The death is simulated by
+// putting back the state file as it was saved before the run: a process cannot be killed
+// mid-run inside a test without killing the test.
+func TestDeathDuringAttemptRollsBack(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	opts := f.options(f.repo)
+	f.release("1", "a\n")
+	f.cycle(opts)
+	must(t, os.WriteFile(filepath.Join(f.root, "etc/other"), []byte("original\n"), 0o644))
+	saved, err := os.ReadFile(filepath.Join(f.state, stateFileName))
+	must(t, err)
+	f.writeConfig("2", "b\n")
+	must(t, os.WriteFile(filepath.Join(f.config, "other.hcl"), []byte(`node "school-1" {
+  file "other" {
+    path    = "/etc/other"
+    content = "written by release 2\n"
+  }
+}
+`), 0o644))
+	f.publish(release.Options{})
+	b, err := backup.Open(filepath.Join(f.state, backupsDirName))
+	must(t, err)
+	mark, err := b.Mark()
+	must(t, err)
+	if rep := f.cycle(opts); rep.Outcome != Applied {
+		t.Fatalf("release 2: %s", rep.Outcome)
+	}
+	// As the state was when release 2's run started.
+	var st State
+	must(t, json.Unmarshal(saved, &st))
+	st.Attempt = &Attempt{Version: 2, BackupMark: mark, Started: time.Now().UTC()}
+	must(t, writeState(f.state, &st))
+
+	rep := f.cycle(opts)
+	if rep.Outcome != RolledBack || rep.Rollback.From != 2 || rep.Rollback.To != 1 || !strings.Contains(rep.Rollback.Cause, "the agent stopped while applying release 2") || rep.Error != "" {
+		t.Fatalf("after the death: %s rollback %+v error %q", rep.Outcome, rep.Rollback, rep.Error)
+	}
+	f.wantFiles("1", "a\n")
+	if got := f.read("etc/other"); got != "original\n" {
+		t.Errorf("/etc/other = %q, want the original", got)
+	}
+	if st := f.readState(); st.FailedRelease != 2 || st.Attempt != nil || st.Good.Version != 1 {
+		t.Errorf("state: failed %d attempt %+v good %d", st.FailedRelease, st.Attempt, st.Good.Version)
+	}
+	if rep := f.cycle(opts); rep.Outcome != Reapplied || rep.Release != 1 {
+		t.Errorf("next cycle: %s release %d; want release 1 re-applied, 2 not retried", rep.Outcome, rep.Release)
+	}
+}
+
+// A stop (SIGTERM) during a release's run lets the resource in flight finish and starts
+// nothing else; the release is not rolled back but tried again at the next start.
+func TestInterruptedAttemptIsRetried(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	opts := f.options(f.repo)
+	f.release("1", "a\n")
+	f.cycle(opts)
+	f.writeConfig("2", "b\n")
+	started := filepath.Join(f.base, "slow-started")
+	must(t, os.WriteFile(filepath.Join(f.config, "slow.hcl"), []byte(`node "school-1" {
+  exec "slow" {
+    argv    = ["sh", "-c", "touch `+started+`; sleep 1"]
+    creates = "/etc/slow-done"
+  }
+  file "slow_done" {
+    path    = "/etc/slow-done"
+    content = "done\n"
+    require = [exec.slow]
+  }
+}
+`), 0o644))
+	f.publish(release.Options{})
+	a, err := Open(opts)
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { // stop the agent while exec.slow runs
+		for ctx.Err() == nil {
+			if _, err := os.Stat(started); err == nil {
+				cancel()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	defer cancel()
+	rep, err := a.Cycle(ctx)
+	a.Close()
+	must(t, err)
+	if rep.Outcome != Interrupted || rep.Rollback != nil {
+		t.Fatalf("stopped cycle: %s rollback %+v error %q; want interrupted", rep.Outcome, rep.Rollback, rep.Error)
+	}
+	st := f.readState()
+	if st.Attempt == nil || !st.Attempt.Interrupted || st.Attempt.Version != 2 || st.FailedRelease != 0 || st.Good.Version != 1 {
+		t.Fatalf("state after the stop: %+v", st)
+	}
+	if f.read("etc/slow-done") != "" {
+		t.Error("a resource started after the stop")
+	}
+	rep = f.cycle(opts)
+	if rep.Outcome != Applied || rep.Release != 2 {
+		t.Fatalf("next start: %s release %d error %q; want release 2 applied", rep.Outcome, rep.Release, rep.Error)
+	}
+	f.wantFiles("2", "b\n")
+	if st := f.readState(); st.Attempt != nil {
+		t.Errorf("attempt still open: %+v", st.Attempt)
 	}
 }

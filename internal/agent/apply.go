@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -40,31 +41,29 @@ func (a *Agent) runCatalog(ctx context.Context, cat *catalog.Catalog, configDir 
 	}
 	defer func() { _ = sources.Close() }()
 	env := &resource.Env{Root: root, Sources: sources, Backup: a.backups, Content: a.store, Accounts: resource.NewAccounts(root)}
-	rep := engine.Run(ctx, cat, engine.Options{Env: env, Parallel: a.opts.Parallel})
-	if rep.Summary.Changed > 0 {
-		if _, err := a.backups.Prune(backupMaxAge, backupMaxBytes); err != nil {
-			a.logf("warning: prune backups: %v", err)
-		}
-	}
-	return rep, nil
+	// A stop (ctx) lets the resources in flight finish: none is left half-applied.
+	return engine.Run(context.WithoutCancel(ctx), cat, engine.Options{Env: env, Parallel: a.opts.Parallel, Stop: ctx}), nil
 }
 
-// rollback undoes release rel, whose run (started at runStart) failed or whose health
-// checks failed: every file the run replaced or removed is put back from the backup store,
-// then the last good release (st.Good, not nil) is applied as usual. rel is marked failed,
-// never tried again.
-func (c *cycle) rollback(ctx context.Context, remote string, rel *Release, failed *report.Report, runStart time.Time, cause string) {
+// rollback undoes release version, whose run failed (failed: its report, nil if unknown)
+// or whose health checks failed: every file saved to the backup store since the attempt's
+// mark (State.Attempt) is put back as it was before the attempt, then the last good
+// release (st.Good, not nil) is applied as usual. The release is marked failed, never tried
+// again, and the attempt closed.
+func (c *cycle) rollback(ctx context.Context, remote string, version uint64, failed *report.Report, cause string) {
 	a, st, rep := c.a, c.st, c.rep
-	st.FailedRelease = max(st.FailedRelease, rel.Version)
-	rb := &Rollback{From: rel.Version, Cause: cause}
+	st.FailedRelease = max(st.FailedRelease, version)
+	rb := &Rollback{From: version, To: st.Good.Version, Cause: cause}
 	rep.Rollback, rep.FailedRun, rep.Outcome = rb, failed, RolledBack
-	a.logf("release %d failed (%s): rolling back", rel.Version, cause)
-	restored, err := a.restoreSince(runStart, rel.Version)
-	rb.Restored = restored
-	if err != nil {
-		rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: restore files: %v", rel.Version, err))
+	a.logf("release %d failed (%s): rolling back to release %d", version, cause, st.Good.Version)
+	if st.Attempt != nil {
+		restored, err := a.restoreSince(st.Attempt.BackupMark, version)
+		rb.Restored = restored
+		if err != nil {
+			rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: put back files: %v", version, err))
+		}
 	}
-	rb.To = st.Good.Version
+	st.Attempt = nil
 	run, err := a.applyRelease(ctx, st.Good, remote, c)
 	rep.Run = run
 	switch {
@@ -75,22 +74,22 @@ func (c *cycle) rollback(ctx context.Context, remote string, rel *Release, faile
 	}
 }
 
-// restoreSince puts back, for every path the backup store saved a version of since t, the
-// oldest such version: the file as it was before the run that started at t.
-func (a *Agent) restoreSince(t time.Time, version uint64) (int, error) {
-	entries, err := a.backups.List("")
+// restoreSince puts back every path the backup store saved a version of after mark, as its
+// first such version: the file as it was before the attempt. It goes on past a path it
+// cannot restore, and returns how many it restored and what failed.
+func (a *Agent) restoreSince(mark string, version uint64) (int, error) {
+	entries, err := a.backups.Since(mark)
 	if err != nil {
 		return 0, err
 	}
-	// List is newest first: the last entry seen for a path is its oldest since t.
-	before := map[string]backup.Entry{}
-	for _, e := range entries {
-		if !e.Time.Before(t) {
-			before[e.Path] = e
+	first := map[string]backup.Entry{}
+	for _, e := range entries { // oldest first
+		if _, ok := first[e.Path]; !ok {
+			first[e.Path] = e
 		}
 	}
-	paths := make([]string, 0, len(before))
-	for p := range before {
+	paths := make([]string, 0, len(first))
+	for p := range first {
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
@@ -101,14 +100,15 @@ func (a *Agent) restoreSince(t time.Time, version uint64) (int, error) {
 	defer root.Close()
 	env := &resource.Env{Root: root, Backup: a.backups}
 	n := 0
+	var errs []error
 	for _, p := range paths {
-		e := before[p]
-		if err := resource.RestoreBackup(env, e, fmt.Sprintf("replaced by the rollback of release %d", version)); err != nil {
-			return n, fmt.Errorf("%s: %w", p, err)
+		if err := resource.RestoreBackup(env, first[p], fmt.Sprintf("replaced by the rollback of release %d", version)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // collectGarbage removes from the store what the new good release rel does not need: the

@@ -24,11 +24,11 @@ func (a *Agent) compile(dir, node string, facts map[string]any) (*catalog.Catalo
 	}
 	cfg, diags := lang.Load(dir, resource.Schemas())
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("the configuration has %s", describeDiags(diags, cfg))
+		return nil, fmt.Errorf("the configuration has %s", describeDiags(diags))
 	}
 	cat, diags := cfg.Evaluate(node, facts)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("the configuration for node %s has %s", node, describeDiags(diags, cfg))
+		return nil, fmt.Errorf("the configuration for node %s has %s", node, describeDiags(diags))
 	}
 	refs, texts := cfg.FactReferences(), cfg.TextFiles()
 	cfg = nil
@@ -41,15 +41,13 @@ func (a *Agent) compile(dir, node string, facts map[string]any) (*catalog.Catalo
 	return cat, nil
 }
 
-// describeDiags counts the errors and quotes them with their positions (a release was
-// checked before it was published, so these come from this node's facts).
-func describeDiags(diags hcl.Diagnostics, cfg *lang.Config) string {
-	var sources map[string][]byte
-	if cfg != nil {
-		sources = cfg.Sources()
-	}
+// describeDiags counts the errors and gives each with its position, summary and detail (a
+// release was checked before it was published, so these come from this node's facts).
+// Source lines are left out: the report goes to the spool and the office, and a line of
+// the configuration may hold a secret.
+func describeDiags(diags hcl.Diagnostics) string {
 	var b strings.Builder
-	_ = lang.WriteDiagnostics(&b, diags, sources)
+	_ = lang.WriteDiagnostics(&b, diags, nil)
 	n := len(diags.Errs())
 	word := "errors"
 	if n == 1 {

@@ -27,6 +27,7 @@ type cycle struct {
 	node    string
 	budget  int64 // bytes that may still be downloaded this cycle; <0: no limit
 	deferTo time.Time
+	applied *Release // the release applied this cycle: its store is collected after the state is saved
 }
 
 // Cycle runs one cycle: refresh the trust metadata from the first repository that answers;
@@ -80,6 +81,16 @@ func (a *Agent) Cycle(ctx context.Context) (*CycleReport, error) {
 		return rep, err
 	}
 	a.logf("%s", summary(rep))
+	// Only once the state names the new good release may what the old one needed go.
+	if c.applied != nil {
+		a.collectGarbage(ctx, c.applied)
+	}
+	// Not while an attempt is open: its rollback needs the backups since its mark.
+	if st.Attempt == nil && (rep.Run != nil && rep.Run.Summary.Changed > 0 || rep.FailedRun != nil) {
+		if _, err := a.backups.Prune(backupMaxAge, backupMaxBytes); err != nil {
+			a.logf("warning: prune backups: %v", err)
+		}
+	}
 	return rep, nil
 }
 
@@ -92,17 +103,25 @@ func (c *cycle) run(ctx context.Context) {
 		return
 	}
 	rep.Node = c.node
-	lock, err := engine.AcquireLock(filepath.Join(a.state, runLockName), a.opts.LockWait)
+	lock, err := engine.AcquireLockContext(ctx, filepath.Join(a.state, runLockName), a.opts.LockWait)
+	if ctx.Err() != nil {
+		rep.Outcome = Interrupted
+		return
+	}
 	if err != nil {
 		c.fail(err)
 		return
 	}
 	defer func() { _ = lock.Release() }()
-
 	m, remote := c.refresh(ctx)
 	if ctx.Err() != nil {
 		rep.Outcome = Interrupted
 		return
+	}
+	if at := st.Attempt; at != nil && !at.Interrupted {
+		if c.recover(ctx, at, remote) {
+			return
+		}
 	}
 	if m != nil {
 		rep.Available = m.Version
@@ -173,15 +192,32 @@ func (c *cycle) tryRelease(ctx context.Context, remote string, m *release.Manife
 		a.logf("%s", rep.Error)
 		return false
 	}
-	runStart := time.Now()
+	// The attempt is recorded before anything changes, with the backup store's mark: if
+	// the agent dies during it, the next start knows, and rolls it back.
+	if st.Attempt == nil {
+		mark, err := a.backups.Mark()
+		if err != nil {
+			rep.Error = fmt.Sprintf("release %d: %v", m.Version, err)
+			return false
+		}
+		st.Attempt = &Attempt{BackupMark: mark}
+	}
+	st.Attempt.Version, st.Attempt.Started, st.Attempt.Interrupted = m.Version, a.opts.Now().UTC(), false
+	if err := writeState(a.state, st); err != nil {
+		st.Attempt = nil
+		rep.Error = fmt.Sprintf("release %d: %v", m.Version, err)
+		return false
+	}
 	run, err := a.runCatalog(ctx, cat, dir)
 	if err != nil {
+		st.Attempt = nil // nothing ran
 		rep.Error = fmt.Sprintf("release %d: the run could not start: %v", m.Version, err)
 		rep.Outcome = Failed
 		return true
 	}
 	if ctx.Err() != nil {
 		// Stopped midway: what ran finished; the next start tries the release again.
+		st.Attempt.Interrupted = true
 		rep.Run, rep.Outcome = run, Interrupted
 		return true
 	}
@@ -193,8 +229,14 @@ func (c *cycle) tryRelease(ctx context.Context, remote string, m *release.Manife
 		cause = fmt.Sprintf("the run failed: %s", failedResources(run))
 	default:
 		results, err := runHealthChecks(ctx, m.HealthChecks, m.Version, a.rootDir)
+		// What a check prints may quote a secret the release put in place.
+		scrub := engine.Scrubber(cat)
+		for i := range results {
+			results[i].Output, results[i].Error = scrub(results[i].Output), scrub(results[i].Error)
+		}
 		rep.HealthChecks = results
 		if ctx.Err() != nil {
+			st.Attempt.Interrupted = true
 			rep.Run, rep.Outcome = run, Interrupted
 			return true
 		}
@@ -204,20 +246,35 @@ func (c *cycle) tryRelease(ctx context.Context, remote string, m *release.Manife
 	}
 	if cause == "" {
 		rel.Applied = a.opts.Now().UTC()
-		st.Good = rel
+		st.Good, st.Attempt = rel, nil
 		rep.Run, rep.Outcome, rep.Release = run, Applied, m.Version
 		a.pruneReleases(m.Version)
-		a.collectGarbage(ctx, rel)
+		c.applied = rel
 		return true
 	}
 	if st.Good == nil {
+		st.Attempt = nil
 		// Nothing to go back to: the node keeps what the release did, and tries it again
 		// next cycle (a package mirror that was down may be up by then).
 		rep.Run, rep.Outcome = run, Failed
 		rep.Error = fmt.Sprintf("release %d failed: %s (no earlier good release to roll back to: it is tried again next cycle)", m.Version, cause)
 		return true
 	}
-	c.rollback(ctx, remote, rel, run, runStart, cause)
+	c.rollback(ctx, remote, m.Version, run, cause)
+	return true
+}
+
+// recover deals with an attempt the agent died during (State.Attempt). With a good release
+// to go back to, the attempt is rolled back as failed and recover reports true (the cycle
+// is over); without one, it is forgotten and the release will be tried again.
+func (c *cycle) recover(ctx context.Context, at *Attempt, remote string) bool {
+	if c.st.Good == nil {
+		c.a.logf("the agent stopped while applying release %d; no release was good before it: trying it again", at.Version)
+		c.st.Attempt = nil
+		return false
+	}
+	c.rep.Attempted = at.Version
+	c.rollback(ctx, remote, at.Version, nil, fmt.Sprintf("the agent stopped while applying release %d (a crash, a power cut, a kill or a reboot during the run or its health checks)", at.Version))
 	return true
 }
 
@@ -318,6 +375,23 @@ func (a *Agent) applyRelease(ctx context.Context, rel *Release, remote string, c
 	cat, err := a.compile(dir, c.node, c.facts)
 	if err != nil {
 		return nil, err
+	}
+	// Content its tree resources mirror, if the store lost any of it (fetched again).
+	roots, err := contentRoots(cat)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range roots {
+		if objs, chunks, err := a.store.Missing(ctx, r); err != nil {
+			return nil, err
+		} else if len(objs)+len(chunks) > 0 {
+			if remote == "" {
+				return nil, fmt.Errorf("content tree %s is no longer complete in the store %s, and no repository answered", r, a.store.Dir())
+			}
+			if err := c.pull(ctx, remote, r, nil); err != nil {
+				return nil, fmt.Errorf("content: %w", err)
+			}
+		}
 	}
 	return a.runCatalog(ctx, cat, dir)
 }

@@ -71,16 +71,16 @@ func (a *Agent) checkout(ctx context.Context, rel *Release) (string, error) {
 	}
 	base := filepath.Join(a.state, releasesDirName)
 	if err := os.MkdirAll(base, 0o700); err != nil {
-		return "", fmt.Errorf("check out release %d: %w", rel.Version, err)
+		return "", fmt.Errorf("check out its config: %w", err)
 	}
 	root, err := fsroot.Open(base)
 	if err != nil {
-		return "", fmt.Errorf("check out release %d: %w", rel.Version, err)
+		return "", fmt.Errorf("check out its config: %w", err)
 	}
 	defer root.Close()
 	name := strconv.FormatUint(rel.Version, 10)
 	if _, err := a.store.MaterializeTree(ctx, root, "/"+name, id, store.TreeOptions{Purge: true}); err != nil {
-		return "", fmt.Errorf("check out release %d: %w", rel.Version, err)
+		return "", fmt.Errorf("check out its config: %w", err)
 	}
 	return filepath.Join(base, name), nil
 }

@@ -43,6 +43,24 @@ type State struct {
 	NextRun time.Time `json:"next_run,omitzero"`
 	// LastError is the last cycle's error, kept until a cycle succeeds.
 	LastError string `json:"last_error,omitempty"`
+	// Attempt is set while a newer release is being applied and checked (saved before its
+	// run starts), and cleared once the release is good or rolled back. Found set and not
+	// Interrupted at the start of a cycle, it means the agent died during the attempt (a
+	// crash, a power cut, a kill, or the release itself rebooting the machine): the release
+	// is then rolled back as failed.
+	Attempt *Attempt `json:"attempt,omitempty"`
+}
+
+// Attempt is a release being applied.
+type Attempt struct {
+	Version uint64    `json:"version"`
+	Started time.Time `json:"started"`
+	// BackupMark is the backup store's mark (backup.Store.Mark) before the attempt's first
+	// run: what was saved after it is what a rollback puts back.
+	BackupMark string `json:"backup_mark"`
+	// Interrupted: the agent was stopped (SIGTERM) during the attempt, finishing the
+	// resource in flight; the release is tried again, keeping the mark.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Release is a release as the node keeps it: what it needs to apply it again without any
@@ -81,7 +99,7 @@ func releaseOf(m *release.Manifest) *Release {
 func (r *Release) configID() (store.ID, error) {
 	id, err := store.ParseID(r.Config)
 	if err != nil {
-		return store.ID{}, fmt.Errorf("release %d: config tree: %w", r.Version, err)
+		return store.ID{}, fmt.Errorf("its config tree: %w", err)
 	}
 	return id, nil
 }

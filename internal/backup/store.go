@@ -418,3 +418,36 @@ func validSum(s string) bool {
 	}
 	return true
 }
+
+// Mark returns a mark of the store as it is now: Since(mark) then returns the entries
+// saved after this call, in the order they were saved, whatever the clock said when they
+// were. The mark is the ID of the last entry ("" for an empty store); Prune may remove it,
+// so call Since before pruning.
+func (s *Store) Mark() (string, error) {
+	entries, _, err := s.readIndex()
+	if err != nil {
+		return "", fmt.Errorf("backup: mark: %w", err)
+	}
+	if len(entries) == 0 {
+		return "", nil
+	}
+	return entries[len(entries)-1].ID, nil
+}
+
+// Since returns the entries saved after mark (from Mark), oldest first. A mark that is no
+// longer in the store (pruned since) is an error: what came after it cannot be told.
+func (s *Store) Since(mark string) ([]Entry, error) {
+	entries, _, err := s.readIndex()
+	if err != nil {
+		return nil, fmt.Errorf("backup: since %s: %w", mark, err)
+	}
+	if mark == "" {
+		return entries, nil
+	}
+	for i, e := range entries {
+		if e.ID == mark {
+			return entries[i+1:], nil
+		}
+	}
+	return nil, fmt.Errorf("backup: since %s: %w: the mark is no longer in the store", mark, ErrNotFound)
+}

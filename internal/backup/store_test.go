@@ -936,3 +936,37 @@ func TestScanLines(t *testing.T) {
 		}
 	}
 }
+
+// Since returns what was saved after Mark in the order it was saved, whatever the
+// entries' times say (a clock that jumped); a mark pruned away is an error.
+func TestMarkSince(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	mark, err := s.Mark()
+	if err != nil || mark != "" {
+		t.Fatalf("Mark of an empty store = %q, %v", mark, err)
+	}
+	old := save(t, s, "/etc/a", "a\n", time.Now().Add(24*time.Hour)) // a clock that was ahead
+	if got, err := s.Since(mark); err != nil {
+		t.Fatal(err)
+	} else {
+		sameIDs(t, "since the empty mark", got, old)
+	}
+	mark, err = s.Mark()
+	if err != nil || mark != old.ID {
+		t.Fatalf("Mark = %q, %v; want %s", mark, err, old.ID)
+	}
+	e1 := save(t, s, "/etc/b", "b\n", time.Now().Add(-24*time.Hour)) // and one that went back
+	e2 := save(t, s, "/etc/a", "a2\n", time.Time{})
+	got, err := s.Since(mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameIDs(t, "since the mark", got, e1, e2)
+	if _, err := s.Prune(time.Hour, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Since(e1.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Since a pruned mark: %v, want ErrNotFound", err)
+	}
+}

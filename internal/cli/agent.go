@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -113,7 +114,17 @@ func (f *agentFlags) settings(cmd *cobra.Command) (agent.Config, error) {
 	case f.state != "":
 		cfg.StateDir = f.state
 	case !stateFromFile:
-		cfg.StateDir = stateDir("", "/")
+		// As satchel apply keeps it: a --root run shares its lock and backups with apply's
+		// runs on the same root, never the host's.
+		rootDir := "/"
+		if f.root != "" {
+			abs, err := filepath.Abs(f.root)
+			if err != nil {
+				return cfg, fail("--root %s: %v", f.root, err)
+			}
+			rootDir = abs
+		}
+		cfg.StateDir = stateDir("", rootDir)
 	}
 	if f.interval != 0 {
 		cfg.Interval = f.interval
@@ -219,7 +230,7 @@ func printCycle(s *streams, rep *agent.CycleReport) {
 }
 
 func newAgentStatus(s *streams) *cobra.Command {
-	var state string
+	var state, root string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status [--state DIR] [--json]",
@@ -227,7 +238,15 @@ func newAgentStatus(s *streams) *cobra.Command {
 		Args:  wantArgs(0, "flags only"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if state == "" {
-				state = stateDir("", "/")
+				rootDir := "/"
+				if root != "" {
+					abs, err := filepath.Abs(root)
+					if err != nil {
+						return fail("--root %s: %v", root, err)
+					}
+					rootDir = abs
+				}
+				state = stateDir("", rootDir)
 			}
 			st, err := agent.ReadState(state)
 			if err != nil {
@@ -246,6 +265,7 @@ func newAgentStatus(s *streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&state, "state", "", "the agent's state `DIR` (default "+DefaultStateDir+" as root)")
+	cmd.Flags().StringVar(&root, "root", "", "the agent converging this `directory` (its default state directory is kept apart)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the state as JSON")
 	return cmd
 }

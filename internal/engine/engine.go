@@ -26,6 +26,10 @@ type Options struct {
 	// only once everything they depend on is done; Serial ones (commands, package managers)
 	// also run one at a time. The report is in the same order whatever this is.
 	Parallel int
+	// Stop, if set, ends the run between resources when it is done: nothing more starts,
+	// and what is running finishes (a daemon's graceful stop). ctx, in contrast, is passed
+	// to the resources, and its end interrupts what is running too (Ctrl-C).
+	Stop context.Context
 }
 
 // Run converges the machine to cat (or, with Noop, reports what that would change) and
@@ -81,12 +85,13 @@ func Run(ctx context.Context, cat *catalog.Catalog, opts Options) *report.Report
 	secrets := newRedactor(cat)
 	var serialMu sync.Mutex
 
+	stopped := func() bool { return ctx.Err() != nil || opts.Stop != nil && opts.Stop.Err() != nil }
 	sched := &scheduler{order: order, graph: graph, parallel: opts.Parallel, progress: opts.Progress,
-		stopped: func() bool { return ctx.Err() != nil },
+		stopped: stopped,
 		check: func(r *catalog.Resource, status map[string]report.Status) *report.Resource {
 			out := &report.Resource{Address: r.Address, Type: r.Type, Origin: r.Origin}
 			switch cause := blocked(graph, r.Address, status); {
-			case ctx.Err() != nil:
+			case stopped():
 				out.Status, out.Error = report.Skipped, "not run: the run was interrupted"
 			case cause != "":
 				out.Status, out.Error = report.Skipped, cause

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/satchelcm/satchel/internal/catalog"
 	"github.com/satchelcm/satchel/internal/engine"
@@ -224,6 +225,39 @@ func TestInterruptedRunSkipsTheRest(t *testing.T) {
 	rep := engine.Run(ctx, cat, engine.Options{Env: e})
 	if r := statuses(rep)["file.a"]; r.Status != report.Skipped || !strings.Contains(r.Error, "interrupted") {
 		t.Errorf("file.a = %+v", r)
+	}
+}
+
+// A graceful stop (Options.Stop) lets the command in flight finish and starts nothing
+// after it.
+func TestStopLetsTheResourceInFlightFinish(t *testing.T) {
+	t.Parallel()
+	e, root := env(t)
+	stop, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := filepath.Join(t.TempDir(), "started")
+	go func() {
+		for stop.Err() == nil {
+			if _, err := os.Stat(started); err == nil {
+				cancel()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	cat := newCatalog(
+		res(t, "exec.slow", map[string]any{"command": "touch " + started + "; sleep 0.5; echo done > \"$SATCHEL_ROOT/slow\""}),
+		res(t, "file.after", map[string]any{"path": "/after", "content": "x"}, requires("exec.slow")),
+	)
+	rep := engine.Run(context.Background(), cat, engine.Options{Env: e, Stop: stop})
+	st := statuses(rep)
+	if st["exec.slow"].Status != report.Changed {
+		t.Errorf("exec.slow = %+v, want it finished", st["exec.slow"])
+	}
+	if st["file.after"].Status != report.Skipped || !strings.Contains(st["file.after"].Error, "interrupted") {
+		t.Errorf("file.after = %+v, want it skipped", st["file.after"])
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "slow")); err != nil || string(data) != "done\n" {
+		t.Errorf("the command did not finish: %q, %v", data, err)
 	}
 }
 

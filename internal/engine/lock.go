@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +23,12 @@ var ErrLocked = errors.New("another satchel run is in progress")
 // up to wait for a run in progress to finish, then fails with an error wrapping ErrLocked
 // that says which process holds the lock and since when.
 func AcquireLock(path string, wait time.Duration) (*Lock, error) {
+	return AcquireLockContext(context.Background(), path, wait)
+}
+
+// AcquireLockContext is AcquireLock that also gives up, with ctx's error, when ctx is done
+// (a daemon told to stop while it waits).
+func AcquireLockContext(ctx context.Context, path string, wait time.Duration) (*Lock, error) {
 	if err := MakeStateDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("create state directory for %s: %w", path, err)
 	}
@@ -52,7 +59,12 @@ func AcquireLock(path string, wait time.Duration) (*Lock, error) {
 			}
 			return nil, fmt.Errorf("%w (%s holds %s); wait for it to finish or pass --lock-timeout", ErrLocked, who, path)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	if err := f.Truncate(0); err == nil {
 		fmt.Fprintf(f, "pid %d since %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))

@@ -99,3 +99,10 @@ func (r *redactor) redact(out *report.Resource) {
 	out.Diff = r.scrub(out.Diff)
 	out.Error = r.scrub(out.Error)
 }
+
+// Scrubber returns a function that replaces the values of the catalog's sensitive
+// attributes in a text with a mark, as run reports have them: for text from outside the
+// engine that may quote them (a health check's output, a message).
+func Scrubber(cat *catalog.Catalog) func(string) string {
+	return newRedactor(cat).scrub
+}

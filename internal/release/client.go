@@ -371,8 +371,15 @@ func Refresh(ctx context.Context, remote string, trustDir string, opts RefreshOp
 			return nil, fmt.Errorf("refresh: %w", err)
 		}
 	}
-	if m.Created.After(seen) {
-		if err := writeTrustedTime(trustDir, m.Created); err != nil {
+	// The floor moves to the release's creation, but never past a clock it trusts (one
+	// checked against a floor): a publisher whose clock was years ahead must not make every
+	// node refuse the correctly dated releases that follow.
+	signed := m.Created
+	if !ref.floor.time.IsZero() && ref.time.Equal(ref.clock) && ref.clock.Before(signed) {
+		signed = ref.clock
+	}
+	if signed.After(seen) {
+		if err := writeTrustedTime(trustDir, signed); err != nil {
 			return nil, err
 		}
 	}

@@ -409,3 +409,38 @@ func TestRefreshRefusesDamagedTrustedTime(t *testing.T) {
 		t.Fatalf("trusted time %q", tt)
 	}
 }
+
+// A publisher whose clock was years ahead once does not poison the nodes whose clocks are
+// right: their floor moves only up to their clock, so the correctly dated release that
+// follows is accepted.
+func TestRefreshFutureDatedReleaseDoesNotPoison(t *testing.T) {
+	t.Parallel()
+	needNoBuildTime(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	repo, keys := newRepo(t)
+	cfg := writeConfig(t, "8080")
+	_, err := Publish(ctx, repo, keys, cfg, Options{Now: at(now.Add(-time.Hour))})
+	must(t, err)
+	trust := newTrust(t, repo)
+	_, err = Refresh(ctx, repo, trust, RefreshOptions{Now: at(now)})
+	must(t, err)
+	future := now.AddDate(5, 0, 0)
+	must(t, os.WriteFile(filepath.Join(cfg, "extra.txt"), []byte("2"), 0o644))
+	_, err = Publish(ctx, repo, keys, cfg, Options{Now: at(future)})
+	must(t, err)
+	m, err := Refresh(ctx, repo, trust, RefreshOptions{Now: at(now)})
+	must(t, err)
+	if m.Version != 2 || trustedTimeFile(t, trust) != stamp(now)+"\n" {
+		t.Fatalf("future-dated release 2: version %d, trusted time %q; want the node's clock, %s", m.Version, trustedTimeFile(t, trust), stamp(now))
+	}
+	// The publisher's clock is put right; release 3 is dated now, and its metadata
+	// expires a year from now: accepted.
+	must(t, os.WriteFile(filepath.Join(cfg, "extra.txt"), []byte("3"), 0o644))
+	_, err = Publish(ctx, repo, keys, cfg, Options{Now: at(now.Add(time.Minute))})
+	must(t, err)
+	m, err = Refresh(ctx, repo, trust, RefreshOptions{Now: at(now.Add(2 * time.Minute))})
+	if err != nil || m.Version != 3 {
+		t.Fatalf("release 3 after a future-dated one: %v, %v", m, err)
+	}
+}

@@ -155,12 +155,15 @@
 // refused is metadata itself more than a year old, by a node whose clock is right: the
 // repository must then publish again, as a new release renews every expiry.
 //
-// The floor trusts the publisher's clock, as signed times are its clock at publishing: a
-// release created by a clock far ahead raises the floor of every node that accepts it,
-// and the releases published afterwards with the right clock have expired by that floor
-// already. So publish with a clock that is right. To recover a node, remove trusted-time
-// from its trust directory: the floor falls back to the build time, and versions still
-// refuse rollback.
+// Signed times are the publisher's clock at publishing, which may be wrong too. A node
+// whose clock it trusts (one within the limits of a floor) raises its floor only up to its
+// own clock: a release created by a publisher's clock years ahead is accepted, and the
+// correctly dated releases that follow still are. A node whose clock is not trusted takes
+// the creation time as it is, having nothing better: such a release raises its floor, and
+// until that time comes the releases published afterwards with the right clock have
+// expired by it. So publish with a clock that is right. To recover a node, remove
+// trusted-time from its trust directory: the floor falls back to the build time, and
+// versions still refuse rollback.
 //
 // go-tuf's updater checks every expiry, in Refresh, against its trusted metadata's RefTime,
 // which updater.New sets to the time of the call and checks nothing against;

@@ -37,7 +37,7 @@ type Manifest struct {
 }
 
 // HealthCheck is a command the agent runs after applying a release; a non-zero exit status
-// or a run longer than Timeout makes the release fail (and, in a later slice, rolls it back).
+// or a run longer than Timeout makes the release fail, and the agent roll it back.
 type HealthCheck struct {
 	Name    string
 	Command []string // argv, run without a shell

@@ -33,8 +33,9 @@ const (
 const (
 	RootExpiry    = 10 * 365 * 24 * time.Hour
 	TargetsExpiry = 365 * 24 * time.Hour
-	// SnapshotExpiry and TimestampExpiry equal TargetsExpiry for now: the agent's clock
-	// policy, which decides how expiry is enforced on nodes, is the next slice's.
+	// SnapshotExpiry and TimestampExpiry equal TargetsExpiry: a timestamp of days, as TUF
+	// suggests for online repositories, would lock out a school reached by a stick every
+	// few months (package documentation, Expiry).
 	SnapshotExpiry  = TargetsExpiry
 	TimestampExpiry = TargetsExpiry
 )
