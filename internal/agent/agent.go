@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -62,6 +63,9 @@ type Agent struct {
 	backups  *backup.Store
 	spool    *spool.Spool
 	catalogs *catcache.Cache
+	// http sends every refresh's requests, so that TLS sessions resume from one cycle to
+	// the next.
+	http *http.Client
 }
 
 // Open prepares the state directory (mode 0700) and takes the agent's lock on it, so that
@@ -100,7 +104,8 @@ func Open(opts Options) (*Agent, error) {
 	if err := engine.MakeStateDir(state); err != nil {
 		return nil, fmt.Errorf("agent: create state directory: %w", err)
 	}
-	a := &Agent{opts: opts, state: state, rootDir: rootDir, catalogs: catcache.Open(filepath.Join(state, catalogsDirName))}
+	a := &Agent{opts: opts, state: state, rootDir: rootDir, catalogs: catcache.Open(filepath.Join(state, catalogsDirName)),
+		http: release.NewHTTPClient()}
 	if a.lock, err = lockFile(filepath.Join(state, agentLockName)); err != nil {
 		return nil, err
 	}
@@ -240,9 +245,12 @@ next:
 				continue next
 			}
 		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		p := filepath.Join(dir, e.Name())
+		if err := os.RemoveAll(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			a.logf("warning: remove old checkout: %v", err)
 		}
+		_ = os.Remove(a.store.IndexPath(p)) // its stat cache
+
 	}
 }
 

@@ -45,8 +45,8 @@ func TestTwoReleases(t *testing.T) {
 				t.Fatalf("second cycle: %s, release %d, error %q; want release 2 applied", rep.Outcome, rep.Release, rep.Error)
 			}
 			f.wantFiles("2", "setting = 2\n")
-			if rep.Transfer.Bytes == 0 || rep.Transfer.Pulls != 1 {
-				t.Errorf("second cycle transfer %+v: want one pull of the new config", rep.Transfer)
+			if rep.Transfer.Bytes == 0 || rep.Transfer.Pulls != 1 || rep.Transfer.Deltas != 1 {
+				t.Errorf("second cycle transfer %+v: want one pull of the new config, by the delta from release 1's", rep.Transfer)
 			}
 			// Release 1's config left the node's store and its checkout is gone.
 			s, err := store.Open(filepath.Join(f.state, storeDirName))

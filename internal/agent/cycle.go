@@ -149,8 +149,9 @@ func (c *cycle) refresh(ctx context.Context) (*release.Manifest, string) {
 	trust := filepath.Join(a.state, trustDirName)
 	for _, remote := range a.opts.Repositories {
 		m, err := release.Refresh(ctx, remote, trust, release.RefreshOptions{
-			Now:  a.opts.Now,
-			Warn: func(msg string) { a.logf("warning: %s", msg) },
+			Now:        a.opts.Now,
+			Warn:       func(msg string) { a.logf("warning: %s", msg) },
+			HTTPClient: a.http,
 		})
 		if err == nil {
 			c.rep.Repository = remote

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"math/rand/v2"
+	"runtime/debug"
 	"time"
 )
 
@@ -44,6 +45,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.logf("error: %v", err)
 		}
 		a.logf("next cycle at %s", st.NextRun.Local().Format("2006-01-02 15:04:05"))
+		// Waiting is most of an agent's life: give the cycle's garbage back to the system.
+		debug.FreeOSMemory()
 		if err := a.wait(ctx, delay); err != nil {
 			return nil
 		}

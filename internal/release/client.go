@@ -135,70 +135,55 @@ func (f *DirFetcher) DownloadFile(urlPath string, maxLength int64, _ time.Durati
 	return data, nil
 }
 
-// ctxTransport makes every request of an http.Client carry a context, as go-tuf's default
-// fetcher makes its requests without one.
-type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.base.RoundTrip(req.WithContext(t.ctx))
-}
-
 // remoteConfig returns go-tuf's updater configuration for remote (an http:// or https://
 // URL, or a directory) and a function to release it.
-func remoteConfig(ctx context.Context, remote string, root []byte) (*config.UpdaterConfig, func(), error) {
+func remoteConfig(ctx context.Context, remote, trustDir string, root []byte, client *http.Client) (*config.UpdaterConfig, *httpFetcher, func(), error) {
 	if u, err := url.Parse(remote); err == nil && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")) {
 		if u.Host == "" {
-			return nil, nil, fmt.Errorf("release repository %s: no host in the URL", remote)
+			return nil, nil, nil, fmt.Errorf("release repository %s: no host in the URL", remote)
 		}
 		metaURL, err := url.JoinPath(remote, MetadataDir)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		targetsURL, err := url.JoinPath(remote, TargetsDir)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cfg, err := config.New(metaURL, root)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cfg.RemoteTargetsURL = targetsURL
-		df := fetcher.NewDefaultFetcher()
-		df.SetHTTPUserAgent("satchel")
-		// The default fetcher checks Content-Length against maxLength and reads at most
-		// maxLength+1 bytes whatever the header says; the client bounds the time.
-		df.SetHTTPClient(&http.Client{
-			Timeout:   HTTPTimeout,
-			Transport: ctxTransport{ctx: ctx, base: http.DefaultTransport},
-		})
-		cfg.Fetcher = df
-		return cfg, func() {}, nil
+		if client == nil {
+			client = NewHTTPClient()
+		}
+		hf := &httpFetcher{ctx: ctx, client: client, trustDir: trustDir}
+		cfg.Fetcher = hf
+		return cfg, hf, func() {}, nil
 	} else if err == nil && u.Scheme != "" {
-		return nil, nil, fmt.Errorf("release repository %s: unsupported URL scheme %q (http, https or a directory)", remote, u.Scheme)
+		return nil, nil, nil, fmt.Errorf("release repository %s: unsupported URL scheme %q (http, https or a directory)", remote, u.Scheme)
 	}
 	info, err := os.Stat(remote)
 	if err != nil {
-		return nil, nil, fmt.Errorf("release repository: %w", err)
+		return nil, nil, nil, fmt.Errorf("release repository: %w", err)
 	}
 	if !info.IsDir() {
-		return nil, nil, fmt.Errorf("release repository %s is not a directory", remote)
+		return nil, nil, nil, fmt.Errorf("release repository %s is not a directory", remote)
 	}
 	df, err := NewDirFetcher(remote)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	df.ctx = ctx
 	cfg, err := config.New(filepath.Join(df.Dir(), MetadataDir), root)
 	if err != nil {
 		_ = df.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cfg.RemoteTargetsURL = filepath.Join(df.Dir(), TargetsDir)
 	cfg.Fetcher = df
-	return cfg, func() { _ = df.Close() }, nil
+	return cfg, nil, func() { _ = df.Close() }, nil
 }
 
 // TrustInit prepares trustDir as a node's trust directory: rootJSON, the repository's
@@ -241,6 +226,9 @@ type RefreshOptions struct {
 	// Warn is told, in one line, when the clock is not trusted for expiry (package
 	// documentation, Expiry); may be nil.
 	Warn func(msg string)
+	// HTTPClient sends the requests to an http(s) repository; NewHTTPClient's when nil. A
+	// long-running agent gives every refresh the same one, so that TLS sessions resume.
+	HTTPClient *http.Client
 }
 
 // Refresh brings the node's trust up to date from remote and returns the manifest of the
@@ -306,7 +294,7 @@ func Refresh(ctx context.Context, remote string, trustDir string, opts RefreshOp
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	cfg, done, err := remoteConfig(ctx, remote, root)
+	cfg, hf, done, err := remoteConfig(ctx, remote, trustDir, root, opts.HTTPClient)
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
@@ -329,6 +317,11 @@ func Refresh(ctx context.Context, remote string, trustDir string, opts RefreshOp
 			return nil, expiredError(remote, up, ref, err)
 		}
 		return nil, fmt.Errorf("refresh from %s: trust metadata: %w", remote, err)
+	}
+	if hf != nil {
+		if err := hf.persist(); err != nil {
+			return nil, fmt.Errorf("refresh: %w", err)
+		}
 	}
 	var newest uint64
 	var target string

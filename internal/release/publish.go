@@ -84,6 +84,9 @@ func Publish(ctx context.Context, repoDir, keysDir, configDir string, opts Optio
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}
+	if err := configDelta(ctx, repo, s, latest, id); err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -112,6 +115,30 @@ func Publish(ctx context.Context, repoDir, keysDir, configDir string, opts Optio
 		return nil, fmt.Errorf("release: %w", err)
 	}
 	return &Published{Manifest: m, Target: target, Nodes: nodes, TargetsVersion: st.targets.Signed.Version}, nil
+}
+
+// configDelta builds the static delta from the config of release latest (if any) to the
+// config tree id, so that a node holding the last release fetches the next one as one
+// small index and a range or two of its pack (package transfer) rather than file by file.
+func configDelta(ctx context.Context, repo string, s *store.Store, latest uint64, id store.ID) error {
+	if latest == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(repo, TargetsDir, filepath.FromSlash(TargetPath(latest))))
+	if err != nil {
+		return fmt.Errorf("the manifest of release %d: %w", latest, err)
+	}
+	prev, err := DecodeManifest(data)
+	if err != nil {
+		return fmt.Errorf("the manifest of release %d: %w", latest, err)
+	}
+	if prev.Config == id || !s.HasObject(prev.Config) {
+		return nil
+	}
+	if _, err := s.BuildDelta(ctx, prev.Config, id, nil); err != nil {
+		return fmt.Errorf("delta from release %d's config: %w", latest, err)
+	}
+	return nil
 }
 
 // TargetPath is the TUF target path of release version v.

@@ -1,0 +1,169 @@
+package release
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// requestLog serves dir and records each request's path, conditional headers and status.
+type requestLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *requestLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, s)
+}
+
+func (l *requestLog) take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := strings.Join(l.lines, "\n")
+	l.lines = nil
+	return s
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) { r.code = code; r.ResponseWriter.WriteHeader(code) }
+
+// serveLogged serves dir; with etags, every file gets a strong ETag (its SHA-256), as
+// nginx and CDNs give.
+func serveLogged(t *testing.T, dir string, etags bool) (string, *requestLog) {
+	t.Helper()
+	log := &requestLog{}
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: 200}
+		if etags {
+			if data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(r.URL.Path))); err == nil {
+				sum := sha256.Sum256(data)
+				w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:8])+`"`)
+			}
+		}
+		files.ServeHTTP(rec, r)
+		cond := ""
+		if r.Header.Get("If-None-Match") != "" {
+			cond += " if-none-match"
+		}
+		if r.Header.Get("If-Modified-Since") != "" {
+			cond += " if-modified-since"
+		}
+		log.add(r.URL.Path + " " + http.StatusText(rec.code) + cond)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, log
+}
+
+// makeOld makes the repository's timestamp.json look an hour old, as it is on a mirror between
+// releases (a Last-Modified within a second or two of the response is not relied on).
+func makeOld(t *testing.T, repo string) {
+	t.Helper()
+	old := time.Now().Add(-time.Hour)
+	must(t, os.Chtimes(filepath.Join(repo, MetadataDir, "timestamp.json"), old, old))
+}
+
+// When nothing is new, the timestamp comes back as 304 Not Modified (by Last-Modified or
+// by ETag) and the refresh returns the same release from the node's own verified copy; a
+// new release is fetched in full.
+func TestRefreshConditionalTimestamp(t *testing.T) {
+	t.Parallel()
+	for _, etags := range []bool{false, true} {
+		name := "last-modified"
+		if etags {
+			name = "etag"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			repo, keys := newRepo(t)
+			cfg := writeConfig(t, "8080")
+			_, err := Publish(ctx, repo, keys, cfg, Options{})
+			must(t, err)
+			makeOld(t, repo)
+			url, log := serveLogged(t, repo, etags)
+			trust := newTrust(t, repo)
+			client := NewHTTPClient()
+			opts := RefreshOptions{HTTPClient: client}
+			m, err := Refresh(ctx, url, trust, opts)
+			must(t, err)
+			if got := log.take(); !strings.Contains(got, "/metadata/timestamp.json OK") || strings.Contains(got, "if-") {
+				t.Errorf("first refresh: %s", got)
+			}
+			m2, err := Refresh(ctx, url, trust, opts)
+			must(t, err)
+			if m2.Version != m.Version {
+				t.Fatalf("second refresh: release %d, want %d", m2.Version, m.Version)
+			}
+			want := "/metadata/timestamp.json Not Modified if-modified-since"
+			if etags {
+				want = "/metadata/timestamp.json Not Modified if-none-match if-modified-since"
+			}
+			got := log.take()
+			if !strings.Contains(got, want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("second refresh requests:\n%s\nwant the root probe and %q only", got, want)
+			}
+
+			// A new release: the conditional request gets the new timestamp in full.
+			must(t, os.WriteFile(filepath.Join(cfg, "extra.txt"), []byte("2"), 0o644))
+			_, err = Publish(ctx, repo, keys, cfg, Options{})
+			must(t, err)
+			if !etags {
+				makeOld(t, repo) // newer than the last one, but not within a second of the answer
+				later := time.Now().Add(-30 * time.Minute)
+				must(t, os.Chtimes(filepath.Join(repo, MetadataDir, "timestamp.json"), later, later))
+			}
+			m3, err := Refresh(ctx, url, trust, opts)
+			must(t, err)
+			if m3.Version != 2 {
+				t.Fatalf("after a new release: release %d, want 2", m3.Version)
+			}
+			if got := log.take(); !strings.Contains(got, "/metadata/timestamp.json OK if-") {
+				t.Errorf("third refresh requests:\n%s", got)
+			}
+
+			// The node's copy lost: the validators are not used for it.
+			must(t, os.Remove(filepath.Join(trust, TrustMetadataDir, "timestamp.json")))
+			_, err = Refresh(ctx, url, trust, opts)
+			must(t, err)
+			if got := log.take(); !strings.Contains(got, "/metadata/timestamp.json OK") || strings.Contains(got, "timestamp.json OK if-") {
+				t.Errorf("refresh without the local timestamp:\n%s", got)
+			}
+		})
+	}
+}
+
+// A timestamp.json modified within a second or two of the answer is not relied on by its
+// Last-Modified: a publish in the same second would go unseen.
+func TestRefreshFreshLastModifiedNotKept(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	repo, keys := newRepo(t)
+	_, err := Publish(ctx, repo, keys, writeConfig(t, "8080"), Options{})
+	must(t, err)
+	now := time.Now()
+	must(t, os.Chtimes(filepath.Join(repo, MetadataDir, "timestamp.json"), now, now))
+	url, log := serveLogged(t, repo, false)
+	trust := newTrust(t, repo)
+	for range 2 {
+		_, err := Refresh(ctx, url, trust, RefreshOptions{})
+		must(t, err)
+	}
+	if got := log.take(); strings.Contains(got, "if-modified-since") {
+		t.Errorf("requests:\n%s\nwant no conditional request", got)
+	}
+}
