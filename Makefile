@@ -64,6 +64,9 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzLoadIndex$$' -fuzztime 30s ./internal/store
 	$(GO) test -run XXX -fuzz '^FuzzResolve$$' -fuzztime 30s ./internal/transfer
 	$(GO) test -run XXX -fuzz '^FuzzParseContentRange$$' -fuzztime 30s ./internal/transfer
+	$(GO) test -run XXX -fuzz '^FuzzDecodeManifest$$' -fuzztime 30s ./internal/release
+	$(GO) test -run XXX -fuzz '^FuzzParseWindow$$' -fuzztime 30s ./internal/agent
+	$(GO) test -run XXX -fuzz '^FuzzParseSize$$' -fuzztime 30s ./internal/agent
 
 ## bench: Go benchmarks (engine no-op run, language evaluation, chunking and hashing on one core, tree no-op check)
 bench:

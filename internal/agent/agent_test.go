@@ -152,7 +152,7 @@ func TestUnknownKeysRefused(t *testing.T) {
 	other.config = f.config
 	other.release("2", "forged\n")
 	rep := f.cycle(f.options(other.repo))
-	if len(rep.RefreshErrors) != 1 || rep.Outcome != Reapplied || rep.Release != 1 {
+	if len(rep.RefreshErrors) != 1 || !strings.Contains(rep.RefreshErrors[0], "not enough signatures") || rep.Outcome != Reapplied || rep.Release != 1 {
 		t.Fatalf("forged repository: %s release %d, refresh errors %q; want it refused and release 1 re-applied", rep.Outcome, rep.Release, rep.RefreshErrors)
 	}
 	f.wantFiles("1", "a\n")
@@ -200,7 +200,7 @@ func TestDamagedChunkRefused(t *testing.T) {
 			// The delta carries the same bytes: remove it so the chunk files are what is read.
 			must(t, os.RemoveAll(filepath.Join(f.repo, release.StoreDir, "deltas")))
 			rep := f.cycle(opts)
-			if rep.Outcome != Reapplied || rep.Release != 1 || !strings.Contains(rep.Error, "release 2") {
+			if rep.Outcome != Reapplied || rep.Release != 1 || !strings.Contains(rep.Error, "release 2") || !strings.Contains(rep.Error, "corrupt") {
 				t.Fatalf("damaged chunk: %s release %d error %q; want release 2 refused, 1 re-applied", rep.Outcome, rep.Release, rep.Error)
 			}
 			f.wantFiles("1", "a\n")

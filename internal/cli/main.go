@@ -114,6 +114,11 @@ Start with:
   satchel plan DIR           show what would change on this machine, with diffs
   satchel apply DIR          make it so (--root DIR to prepare an image directory)
 
+For a fleet, with nothing but a static file server, a mirror or a USB stick:
+  satchel repo init REPO     a signed release repository, and its keys
+  satchel release DIR --repo REPO    check DIR for every node, publish it signed
+  satchel agent --repo URL|DIR --trust ROOT_JSON    on each node: pull, apply, roll back
+
 Exit codes: 0 success; 1 failure; with --detailed-exitcode 2 changes, 4 failures,
 6 both; 64 usage error.`,
 		Version:       version(),
