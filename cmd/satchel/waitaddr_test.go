@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -24,6 +25,28 @@ func cmdWaitAddr(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		if time.Now().After(deadline) {
 			ts.Fatalf("waitaddr: no address in %s after 10s", args[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdWaitGrep waits (up to 30 s) until FILE exists and matches REGEXP: waitgrep FILE REGEXP.
+// It lets a script act once a background command has got somewhere.
+func cmdWaitGrep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitgrep FILE REGEXP")
+	}
+	re, err := regexp.Compile(args[1])
+	if err != nil {
+		ts.Fatalf("waitgrep: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && re.Match(b) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitgrep: %s does not match %q after 30s", args[0], args[1])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
