@@ -312,7 +312,8 @@ func TestFirstReleaseFailingIsRetried(t *testing.T) {
 }
 
 // Rollback puts back what the failed release changed even where the good release manages
-// nothing: a file only the failed release wrote is as it was before it.
+// nothing: a file only the failed release wrote is as it was before it, and one it created
+// is gone.
 func TestRollbackRestoresFilesOnlyTheFailedReleaseManaged(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t)
@@ -326,12 +327,19 @@ func TestRollbackRestoresFilesOnlyTheFailedReleaseManaged(t *testing.T) {
     path    = "/etc/other"
     content = "written by release 2\n"
   }
+  file "cron" {
+    path    = "/etc/cron.d/release2"
+    content = "* * * * * root reboot\n"
+  }
 }
 `), 0o644))
 	f.publish(release.Options{HealthChecks: []release.HealthCheck{{Name: "never", Command: []string{"false"}, Timeout: 10 * time.Second}}})
 	rep := f.cycle(opts)
-	if rep.Outcome != RolledBack || rep.Rollback.Restored != 3 {
-		t.Fatalf("%s, rollback %+v; want rolled back with 3 files restored", rep.Outcome, rep.Rollback)
+	if rep.Outcome != RolledBack || rep.Rollback.Restored != 3 || rep.Rollback.Removed != 1 || rep.Error != "" {
+		t.Fatalf("%s, rollback %+v, error %q; want rolled back with 3 files restored and 1 removed", rep.Outcome, rep.Rollback, rep.Error)
+	}
+	if _, err := os.Lstat(filepath.Join(f.root, "etc/cron.d/release2")); !os.IsNotExist(err) {
+		t.Errorf("the file release 2 created survived its rollback: %v", err)
 	}
 	if got := f.read("etc/other"); got != "original\n" {
 		t.Errorf("/etc/other after the rollback = %q, want the original", got)

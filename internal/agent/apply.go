@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"time"
@@ -50,7 +52,7 @@ func (a *Agent) runCatalog(ctx context.Context, cat *catalog.Catalog, configDir 
 // mark (State.Attempt) is put back as it was before the attempt, then the last good
 // release (st.Good, not nil) is applied as usual. The release is marked failed, never tried
 // again, and the attempt closed.
-func (c *cycle) rollback(ctx context.Context, remote string, version uint64, failed *report.Report, cause string) {
+func (c *cycle) rollback(ctx context.Context, remote string, version uint64, failed *report.Report, failedCat *catalog.Catalog, cause string) {
 	a, st, rep := c.a, c.st, c.rep
 	st.FailedRelease = max(st.FailedRelease, version)
 	rb := &Rollback{From: version, To: st.Good.Version, Cause: cause}
@@ -64,6 +66,13 @@ func (c *cycle) rollback(ctx context.Context, remote string, version uint64, fai
 		}
 	}
 	st.Attempt = nil
+	if failed != nil && failedCat != nil {
+		removed, err := a.removeCreated(failed, failedCat, version)
+		rb.Removed = removed
+		if err != nil {
+			rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: remove what it created: %v", version, err))
+		}
+	}
 	run, err := a.applyRelease(ctx, st.Good, remote, c)
 	rep.Run = run
 	switch {
@@ -109,6 +118,55 @@ func (a *Agent) restoreSince(mark string, version uint64) (int, error) {
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// removeCreated removes the files and links the failed run created where nothing was
+// before (a file or symlink resource reporting ensure absent → present), each saved to the
+// backup store first: before the release, they were not there. What the good release
+// manages of them, its run puts back. Directories are left: they may hold what others put.
+func (a *Agent) removeCreated(failed *report.Report, cat *catalog.Catalog, version uint64) (int, error) {
+	byAddr := make(map[string]*catalog.Resource, len(cat.Resources))
+	for _, r := range cat.Resources {
+		byAddr[r.Address] = r
+	}
+	root, err := fsroot.Open(a.rootDir)
+	if err != nil {
+		return 0, err
+	}
+	defer root.Close()
+	env := &resource.Env{Root: root, Backup: a.backups}
+	n := 0
+	var errs []error
+	for _, out := range failed.Resources {
+		r := byAddr[out.Address]
+		if r == nil || out.Status != report.Changed || r.Type != "file" && r.Type != "symlink" || !created(out) {
+			continue
+		}
+		var p string
+		if json.Unmarshal(r.Attributes["path"], &p) != nil || p == "" {
+			continue
+		}
+		if err := resource.BackupFile(env, p, fmt.Sprintf("removed by the rollback of release %d", version)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// created reports whether a resource's changes say it brought its path into being.
+func created(out *report.Resource) bool {
+	for _, ch := range out.Changes {
+		if ch.Attribute == "ensure" && ch.From == "absent" {
+			return true
+		}
+	}
+	return false
 }
 
 // collectGarbage removes from the store what the new good release rel does not need: the

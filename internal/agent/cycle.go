@@ -261,7 +261,7 @@ func (c *cycle) tryRelease(ctx context.Context, remote string, m *release.Manife
 		rep.Error = fmt.Sprintf("release %d failed: %s (no earlier good release to roll back to: it is tried again next cycle)", m.Version, cause)
 		return true
 	}
-	c.rollback(ctx, remote, m.Version, run, cause)
+	c.rollback(ctx, remote, m.Version, run, cat, cause)
 	return true
 }
 
@@ -275,7 +275,7 @@ func (c *cycle) recover(ctx context.Context, at *Attempt, remote string) bool {
 		return false
 	}
 	c.rep.Attempted = at.Version
-	c.rollback(ctx, remote, at.Version, nil, fmt.Sprintf("the agent stopped while applying release %d (a crash, a power cut, a kill or a reboot during the run or its health checks)", at.Version))
+	c.rollback(ctx, remote, at.Version, nil, nil, fmt.Sprintf("the agent stopped while applying release %d (a crash, a power cut, a kill or a reboot during the run or its health checks)", at.Version))
 	return true
 }
 

@@ -24,7 +24,7 @@
 //     argv without a shell, with its timeout, in the converged root.
 //  5. If the run has a failed or skipped resource, or a health check fails, the release is
 //     rolled back: every file the run replaced or removed is put back from the backup
-//     store, then the last good release is applied as usual. The failed release is
+//     store, what it created is removed, then the last good release is applied as usual. The failed release is
 //     remembered and never tried again; a newer one is. A node with no good release yet
 //     has nothing to roll back to: it keeps what the release did and tries it again at the
 //     next cycle (a package mirror that was down may be up by then).
@@ -63,8 +63,11 @@
 // # What a rollback cannot undo
 //
 // Rollback restores the files the failed run replaced or removed (their previous versions
-// are in the backup store) and then re-applies the last good release, which converges
-// everything that release manages. What the failed release created where nothing was
-// before, and that the good release does not manage, stays; so do the effects of its
-// commands and package transactions, beyond what the good release puts back.
+// are in the backup store, found by the attempt's mark, not by the clock), removes the
+// files and links it created where nothing was before (saved to the backup store first),
+// and then re-applies the last good release, which converges everything that release
+// manages. Directories the failed release created stay, and so do the effects of its
+// commands and package transactions, beyond what the good release puts back. After an
+// agent's death during the attempt, the failed run's report is lost: its replaced files are
+// restored, but what it created is not known and stays.
 package agent

@@ -68,6 +68,7 @@ type Rollback struct {
 	To       uint64 `json:"to"`       // the release put back (0: none was good before)
 	Cause    string `json:"cause"`    // what failed
 	Restored int    `json:"restored"` // files put back from the backup store
+	Removed  int    `json:"removed"`  // files and links it created, removed (saved first)
 }
 
 // HealthResult is the outcome of one health check.
