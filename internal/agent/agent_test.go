@@ -273,14 +273,11 @@ func TestFailedRunRollback(t *testing.T) {
 	f.release("1", "a\n")
 	f.cycle(opts)
 	f.writeConfig("2", "b\n")
-	extra := `node "school-1" {
-  exec "fails" {
+	f.addResources("fail", `  exec "fails" {
     argv    = ["false"]
     require = [file.motd]
   }
-}
-`
-	must(t, os.WriteFile(filepath.Join(f.config, "fail.hcl"), []byte(extra), 0o644))
+`)
 	f.publish(release.Options{})
 	rep := f.cycle(opts)
 	if rep.Outcome != RolledBack || !strings.Contains(rep.Rollback.Cause, "exec.fails") {
@@ -322,17 +319,11 @@ func TestRollbackRestoresFilesOnlyTheFailedReleaseManaged(t *testing.T) {
 	f.cycle(opts)
 	must(t, os.WriteFile(filepath.Join(f.root, "etc/other"), []byte("original\n"), 0o640))
 	f.writeConfig("2", "b\n")
-	must(t, os.WriteFile(filepath.Join(f.config, "other.hcl"), []byte(`node "school-1" {
-  file "other" {
-    path    = "/etc/other"
-    content = "written by release 2\n"
-  }
-  file "cron" {
+	f.addResources("other", otherFile+`  file "cron" {
     path    = "/etc/cron.d/release2"
     content = "* * * * * root reboot\n"
   }
-}
-`), 0o644))
+`)
 	f.publish(release.Options{HealthChecks: []release.HealthCheck{{Name: "never", Command: []string{"false"}, Timeout: 10 * time.Second}}})
 	rep := f.cycle(opts)
 	if rep.Outcome != RolledBack || rep.Rollback.Restored != 3 || rep.Rollback.Removed != 1 || rep.Error != "" {
@@ -366,13 +357,7 @@ func TestDeathDuringAttemptRollsBack(t *testing.T) {
 	saved, err := os.ReadFile(filepath.Join(f.state, stateFileName))
 	must(t, err)
 	f.writeConfig("2", "b\n")
-	must(t, os.WriteFile(filepath.Join(f.config, "other.hcl"), []byte(`node "school-1" {
-  file "other" {
-    path    = "/etc/other"
-    content = "written by release 2\n"
-  }
-}
-`), 0o644))
+	f.addResources("other", otherFile)
 	f.publish(release.Options{})
 	b, err := backup.Open(filepath.Join(f.state, backupsDirName))
 	must(t, err)
@@ -413,8 +398,7 @@ func TestInterruptedAttemptIsRetried(t *testing.T) {
 	f.cycle(opts)
 	f.writeConfig("2", "b\n")
 	started := filepath.Join(f.base, "slow-started")
-	must(t, os.WriteFile(filepath.Join(f.config, "slow.hcl"), []byte(`node "school-1" {
-  exec "slow" {
+	f.addResources("slow", `  exec "slow" {
     argv    = ["sh", "-c", "touch `+started+`; sleep 1"]
     creates = "/etc/slow-done"
   }
@@ -423,8 +407,7 @@ func TestInterruptedAttemptIsRetried(t *testing.T) {
     content = "done\n"
     require = [exec.slow]
   }
-}
-`), 0o644))
+`)
 	f.publish(release.Options{})
 	a, err := Open(opts)
 	must(t, err)

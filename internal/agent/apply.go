@@ -102,6 +102,14 @@ func (a *Agent) restoreSince(mark string, version uint64) (int, error) {
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
+	return a.eachPath(paths, func(env *resource.Env, p string) error {
+		return resource.RestoreBackup(env, first[p], fmt.Sprintf("replaced by the rollback of release %d", version))
+	})
+}
+
+// eachPath calls fn for each path, in the root the agent converges, with the backup store
+// at hand; it goes on past a failure and returns how many succeeded and what failed.
+func (a *Agent) eachPath(paths []string, fn func(env *resource.Env, p string) error) (int, error) {
 	root, err := fsroot.Open(a.rootDir)
 	if err != nil {
 		return 0, err
@@ -111,7 +119,7 @@ func (a *Agent) restoreSince(mark string, version uint64) (int, error) {
 	n := 0
 	var errs []error
 	for _, p := range paths {
-		if err := resource.RestoreBackup(env, first[p], fmt.Sprintf("replaced by the rollback of release %d", version)); err != nil {
+		if err := fn(env, p); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue
 		}
@@ -129,34 +137,26 @@ func (a *Agent) removeCreated(failed *report.Report, cat *catalog.Catalog, versi
 	for _, r := range cat.Resources {
 		byAddr[r.Address] = r
 	}
-	root, err := fsroot.Open(a.rootDir)
-	if err != nil {
-		return 0, err
-	}
-	defer root.Close()
-	env := &resource.Env{Root: root, Backup: a.backups}
-	n := 0
-	var errs []error
+	var paths []string
 	for _, out := range failed.Resources {
 		r := byAddr[out.Address]
 		if r == nil || out.Status != report.Changed || r.Type != "file" && r.Type != "symlink" || !created(out) {
 			continue
 		}
 		var p string
-		if json.Unmarshal(r.Attributes["path"], &p) != nil || p == "" {
-			continue
+		if json.Unmarshal(r.Attributes["path"], &p) == nil && p != "" {
+			paths = append(paths, p)
 		}
-		if err := resource.BackupFile(env, p, fmt.Sprintf("removed by the rollback of release %d", version)); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p, err))
-			continue
-		}
-		if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("%s: %w", p, err))
-			continue
-		}
-		n++
 	}
-	return n, errors.Join(errs...)
+	return a.eachPath(paths, func(env *resource.Env, p string) error {
+		if err := resource.BackupFile(env, p, fmt.Sprintf("removed by the rollback of release %d", version)); err != nil {
+			return err
+		}
+		if err := env.Root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
 }
 
 // created reports whether a resource's changes say it brought its path into being.

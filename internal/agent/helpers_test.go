@@ -87,6 +87,20 @@ func (f *fleet) writeConfig(label, app string) {
 	must(f.t, os.WriteFile(filepath.Join(f.config, "files", "app.conf"), []byte(app), 0o644))
 }
 
+// addResources adds a file to the config repository declaring body's resources for the
+// node school-1.
+func (f *fleet) addResources(name, body string) {
+	f.t.Helper()
+	must(f.t, os.WriteFile(filepath.Join(f.config, name+".hcl"), []byte("node \"school-1\" {\n"+body+"}\n"), 0o644))
+}
+
+// otherFile declares /etc/other, which release 1 does not manage.
+const otherFile = `  file "other" {
+    path    = "/etc/other"
+    content = "written by release 2\n"
+  }
+`
+
 // publish releases the config as it is now.
 func (f *fleet) publish(opts release.Options) *release.Manifest {
 	f.t.Helper()
