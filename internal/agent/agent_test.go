@@ -443,3 +443,59 @@ func TestInterruptedAttemptIsRetried(t *testing.T) {
 		t.Errorf("attempt still open: %+v", st.Attempt)
 	}
 }
+
+// A release whose tree resource mirrors a content library: the library is pulled from the
+// repository's store, then its next version by the delta from the one the node holds.
+func TestContentLibrary(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t)
+	ctx := context.Background()
+	repoStore, err := store.Open(filepath.Join(f.repo, release.StoreDir))
+	must(t, err)
+	lib := filepath.Join(f.base, "library")
+	must(t, os.MkdirAll(filepath.Join(lib, "books"), 0o755))
+	must(t, os.WriteFile(filepath.Join(lib, "books", "a.txt"), []byte(randomText(3, 300<<10)), 0o644))
+	must(t, os.WriteFile(filepath.Join(lib, "index.html"), []byte("<h1>library v1</h1>\n"), 0o644))
+	v1, err := repoStore.Add(ctx, lib, nil)
+	must(t, err)
+	tree := func(id store.ID) string {
+		return `  tree "library" {
+    path = "/srv/library"
+    root = "` + id.String() + `"
+  }
+`
+	}
+	f.writeConfig("1", "a\n")
+	f.addResources("library", tree(v1))
+	f.publish(release.Options{})
+	opts := f.options(serveGo(t, f.repo))
+	rep := f.cycle(opts)
+	if rep.Outcome != Applied || rep.Transfer.Pulls != 2 {
+		t.Fatalf("release 1: %s error %q transfer %+v; want applied with the config and the library pulled", rep.Outcome, rep.Error, rep.Transfer)
+	}
+	if got := f.read("srv/library/index.html"); got != "<h1>library v1</h1>\n" {
+		t.Fatalf("library index = %q", got)
+	}
+	first := rep.Transfer.Bytes
+
+	// Version 2 of the library: one small file changed; the office builds the delta.
+	must(t, os.WriteFile(filepath.Join(lib, "index.html"), []byte("<h1>library v2</h1>\n"), 0o644))
+	v2, err := repoStore.Add(ctx, lib, nil)
+	must(t, err)
+	_, err = repoStore.BuildDelta(ctx, v1, v2, nil)
+	must(t, err)
+	f.writeConfig("2", "a\n")
+	f.addResources("library", tree(v2))
+	f.publish(release.Options{})
+	rep = f.cycle(opts)
+	if rep.Outcome != Applied || rep.Transfer.Deltas != 2 {
+		t.Fatalf("release 2: %s error %q transfer %+v; want applied, config and library by delta", rep.Outcome, rep.Error, rep.Transfer)
+	}
+	if got := f.read("srv/library/index.html"); got != "<h1>library v2</h1>\n" {
+		t.Fatalf("library index = %q", got)
+	}
+	if rep.Transfer.Bytes*20 > first {
+		t.Errorf("release 2 downloaded %d bytes, release 1 %d: want the delta far smaller", rep.Transfer.Bytes, first)
+	}
+	t.Logf("release 1: %d bytes; release 2: %d bytes", first, rep.Transfer.Bytes)
+}
