@@ -274,6 +274,14 @@ func printStatus(s *streams, state string, st *agent.State) {
 	tw := tabwriter.NewWriter(s.stdout, 2, 8, 2, ' ', 0)
 	when := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 	fmt.Fprintf(tw, "state directory:\t%s\n", state)
+	switch {
+	case st.Attempt != nil && st.Attempt.Interrupted:
+		fmt.Fprintf(tw, "current release:\tpart of %d: stopped while applying it (it is tried again at the next start)\n", st.Attempt.Version)
+	case st.Attempt != nil:
+		fmt.Fprintf(tw, "current release:\tpart of %d: the agent died while applying it (it is rolled back at the next start)\n", st.Attempt.Version)
+	case st.LastRun != nil && st.LastRun.Release > 0:
+		fmt.Fprintf(tw, "current release:\t%d\n", st.LastRun.Release)
+	}
 	if g := st.Good; g != nil {
 		fmt.Fprintf(tw, "last good release:\t%d (created %s, applied %s)\n", g.Version, when(g.Created), when(g.Applied))
 		if g.Notes != "" {
