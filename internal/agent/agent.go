@@ -104,6 +104,18 @@ func Open(opts Options) (*Agent, error) {
 	if err := engine.MakeStateDir(state); err != nil {
 		return nil, fmt.Errorf("agent: create state directory: %w", err)
 	}
+	// It holds backups and compiled catalogs, secrets included: for root's eyes only, even
+	// when it was made before, by hand or by an older package.
+	info, err := os.Stat(state)
+	if err != nil {
+		return nil, fmt.Errorf("agent: state directory: %w", err)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(state, 0o700); err != nil {
+			return nil, fmt.Errorf("agent: state directory %s has mode %04o, open to others, and cannot be made 0700: %w", state, perm, err)
+		}
+		fmt.Fprintf(opts.Log, "satchel agent: state directory %s had mode %04o, open to others: now 0700\n", state, perm)
+	}
 	a := &Agent{opts: opts, state: state, rootDir: rootDir, catalogs: catcache.Open(filepath.Join(state, catalogsDirName)),
 		http: release.NewHTTPClient()}
 	if a.lock, err = lockFile(filepath.Join(state, agentLockName)); err != nil {

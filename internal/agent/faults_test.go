@@ -222,12 +222,18 @@ func TestWrongClock(t *testing.T) {
 	}
 }
 
-// The state directory's files are private to root.
+// The state directory's files are private to root, even when the directory was made
+// before, open to others.
 func TestStateDirPrivate(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t)
 	f.release("1", "a\n")
+	must(t, os.Mkdir(f.state, 0o755))
+	must(t, os.Chmod(f.state, 0o755))
 	f.cycle(f.options(f.repo))
+	if !strings.Contains(f.log.String(), "had mode 0755, open to others: now 0700") {
+		t.Errorf("log: %s", f.log)
+	}
 	for _, p := range []string{"", stateFileName, trustDirName} {
 		info, err := os.Stat(filepath.Join(f.state, p))
 		must(t, err)
