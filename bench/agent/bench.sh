@@ -16,16 +16,29 @@
 #           (cf-agent, puppet apply) run the baseline's own configs through its run_tool.sh.
 #           Skipped, and said so, when the baseline or python3 is missing.
 #
-# For each workload: release 1; a first `agent --once` (applies it); BYTES_RUNS no-change
-# cycles, each against a fresh countserver (bytes and requests); one over HTTPS; RUNS
+# For each workload: release 1 (its timestamp.json then aged, see AGE); a first
+# `agent --once` (applies it); BYTES_RUNS no-change cycles, each against a fresh countserver
+# (bytes and requests); over HTTPS, a warm-up cycle then BYTES_RUNS measured; RUNS
 # interleaved rounds of no-change cycles (satchel agent --once, satchel apply, and the
 # peers), the tree checked untouched; the daemon (--interval 1m --splay 0s) started
 # IDLE_RUNS times and sampled for IDLE_SECONDS after its first cycle (and, for cm, cf-execd
-# and the puppet agent daemon);
-# then release 2 with one template changed, and the cycle that applies it.
+# and the puppet agent daemon); for the DAEMON_WORKLOADS, the daemon run once per scheme
+# until its second cycle (about 60 s after the first): the bytes of that cycle's
+# connections, and its RSS after it; then release 2 with one template changed, and the
+# cycle that applies it.
+#
+# Every server of a scheme listens on the same address (the first one's port, reused):
+# the node keeps the HTTP validators of timestamp.json for the URL it fetched it from, and
+# a node's repository URL does not change from cycle to cycle.
 #
 # Knobs (environment):
 #   RUNS=10 BYTES_RUNS=3 IDLE_RUNS=3 IDLE_SECONDS=5 N=100 WORKLOADS="school cm" TLS=1
+#   ETAG=1                    countserver sends nginx's default strong ETag (0: Last-Modified only)
+#   AGE="-1 hour"             after each release, timestamp.json's mtime is set to this (touch -d),
+#                             as on a mirror where it is minutes or days old ("": left as written)
+#   SERVER_IDLE=10s           countserver closes keep-alive connections idle that long
+#   DAEMON_WORKLOADS=school   workloads whose daemon is run to its second cycle (~70 s each scheme)
+#   DAEMON_SCHEMES="https http"
 #   PEERS="cfengine puppet"   peers on the cm workload (each skipped, and said so, if missing)
 #   INSTALL=1                 as root: apt-get the missing peers, python3 (default 1 as root, else 0)
 #   WORKDIR=/tmp (where the run's own temporary directory is made)  KEEP=0 (1: keep it)
@@ -42,6 +55,11 @@ N=${N:-100}
 WORKLOADS=${WORKLOADS:-"school cm"}
 PEERS=${PEERS:-"cfengine puppet"}
 TLS=${TLS:-1}
+ETAG=${ETAG:-1}
+AGE=${AGE-"-1 hour"}
+SERVER_IDLE=${SERVER_IDLE:-10s}
+DAEMON_WORKLOADS=${DAEMON_WORKLOADS-school}
+DAEMON_SCHEMES=${DAEMON_SCHEMES-"https http"}
 KEEP=${KEEP:-0}
 if [ "$(id -u)" = 0 ]; then INSTALL=${INSTALL:-1}; else INSTALL=${INSTALL:-0}; fi
 SHARED_CM=${SHARED_CM:-$REPO/../shared/baselines/cm}
@@ -141,8 +159,10 @@ COMMIT=$(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown
 	echo "mem: $(awk '/MemTotal/{printf "%d MiB", $2/1024}' /proc/meminfo)"
 	echo "satchel: $COMMIT ($("$GO" version | cut -d' ' -f3), CGO_ENABLED=0, binary $(stat -c %s "$SAT") bytes)"
 	echo "worktree: $(cd "$REPO" && git status --porcelain 2>/dev/null | wc -l) paths differ from HEAD, diff sha256 $(cd "$REPO" && git diff HEAD 2>/dev/null | sha256sum | cut -c1-16)"
+	echo "paths that differ from HEAD: $(cd "$REPO" && git status --porcelain 2>/dev/null | cut -c4- | tr '\n' ' ')"
 	for p in cfengine3 puppet-agent facter; do echo "$p $(dpkg-query -Wf '${Version}' "$p" 2>/dev/null || echo -)"; done
 	echo "RUNS=$RUNS BYTES_RUNS=$BYTES_RUNS IDLE_RUNS=$IDLE_RUNS IDLE_SECONDS=$IDLE_SECONDS N=$N WORKLOADS=$WORKLOADS PEERS=${PEERS_RUN[*]:-} TLS=$TLS WORKDIR=$W"
+	echo "ETAG=$ETAG AGE=$AGE SERVER_IDLE=$SERVER_IDLE DAEMON_WORKLOADS=$DAEMON_WORKLOADS DAEMON_SCHEMES=$DAEMON_SCHEMES"
 	echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/env.txt"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -170,24 +190,37 @@ measure() {
 	read -r wall user sys rss code <"$W/rs"
 	echo "$tag,$wl,$tool,$run,$code,$wall,$user,$sys,$rss,$ld" >>"$OUT/runs.csv"
 }
-# serve_start NAME DIR [tls]: countserver over DIR, logging to http-NAME.tsv; sets URL
+# serve_start NAME DIR [tls]: countserver over DIR, logging to http-NAME.tsv; sets URL.
+# Every server of a scheme listens where the first one did (ADDR_http, ADDR_https), so
+# that the node's repository URL stays the same, as in production.
+ADDR_http= ADDR_https=
 serve_start() {
-	local name=$1 dir=$2 tlsf=() scheme=http
+	local name=$1 dir=$2 flags=(-idle-timeout "$SERVER_IDLE") scheme=http
 	if [ "${3:-}" = tls ]; then
-		tlsf=(-tls-ca "$W/ca.pem")
+		flags+=(-tls-ca "$W/ca.pem")
 		scheme=https
 	fi
+	[ "$ETAG" = 1 ] && flags+=(-etag)
+	local av=ADDR_$scheme
+	[ -n "${!av}" ] && flags+=(-addr "${!av}")
 	rm -f "$W/ready" "$OUT/http-$name.tsv"
 	: >"$OUT/http-$name.tsv"
-	"$CS" "${tlsf[@]}" -log "$OUT/http-$name.tsv" -ready "$W/ready" "$dir" 2>>"$OUT/bench.log" &
+	"$CS" "${flags[@]}" -log "$OUT/http-$name.tsv" -ready "$W/ready" "$dir" 2>>"$OUT/bench.log" &
 	SP=$!
 	local i
 	for i in $(seq 400); do
 		[ -s "$W/ready" ] && break
+		kill -0 "$SP" 2>/dev/null || break
 		sleep 0.05
 	done
-	[ -s "$W/ready" ] || die "countserver did not start"
-	URL=$scheme://$(cat "$W/ready")
+	[ -s "$W/ready" ] || die "countserver did not start (${!av:-any port}; see bench.log)"
+	printf -v "$av" '%s' "$(cat "$W/ready")"
+	URL=$scheme://${!av}
+}
+# age: timestamp.json as a mirror serves it, written minutes or days ago (AGE), not in the
+# last 2 s, when the agent does not keep its Last-Modified (a weak validator then).
+age() {
+	[ -z "$AGE" ] || touch -d "$AGE" "$RREPO/metadata/timestamp.json"
 }
 serve_stop() {
 	kill -TERM "$SP"
@@ -297,6 +330,7 @@ bench_workload() {
 	RREPO=$W/$wl/repo
 	"$SAT" repo init "$RREPO" --keys "$KEYS" >>"$OUT/bench.log" 2>&1 || die "repo init"
 	"$SAT" release "$CFG" --repo "$RREPO" --keys "$KEYS" >>"$OUT/bench.log" 2>&1 || die "release 1"
+	age
 	echo "$wl: config tree $(du -sb --exclude=.git "$CFG" | cut -f1) bytes in $(find "$CFG" -type f | wc -l) files; release repository $(du -sb "$RREPO" | cut -f1) bytes" >>"$OUT/env.txt"
 
 	log "first cycle: release 1 onto an empty node"
@@ -331,13 +365,29 @@ bench_workload() {
 	# the largest of the runs, so that a variation never flatters
 	local worst
 	worst=$(printf '%s\n' "${totals[@]}" | sort -k3,3n | tail -1)
-	printf '%s\t%s\t%s\t%s\t%s\n' "no change, HTTP" "$wl" "$BYTES_RUNS" "$worst" "$same" >>"$W/bytes.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\n' "no change, HTTP, \`agent --once\`" "$wl" "$BYTES_RUNS" "$worst" "$same" >>"$W/bytes.tsv"
+	check "$wl" "no-change cycles over HTTP: timestamp.json asked for conditionally, answered 304" \
+		"$(ok awk -F'\t' '$3 ~ /timestamp.json$/ { n++; if ($4 == 304 && $8 != "-") ok++ } END { exit !(n > 0 && n == ok) }' $(for i in $(seq "$BYTES_RUNS"); do echo "$OUT/http-$wl-nochange-$i.tsv"; done))" ""
 	if [ "$TLS" = 1 ]; then
-		serve_start "$wl-nochange-https" "$RREPO" tls
-		measure "$wl-nochange-https" "$wl" satchel-agent env SSL_CERT_FILE="$W/ca.pem" "${AG[@]}" --repo "$URL"
+		# The node's validators are for the http:// URL: a first cycle over https:// fetches
+		# timestamp.json whole (a node whose URL changed); it is logged, not measured.
+		local ttot=()
+		for i in $(seq 0 "$BYTES_RUNS"); do
+			serve_start "$wl-nochange-https-$i" "$RREPO" tls
+			measure "$wl-nochange-https" "$wl" satchel-agent env SSL_CERT_FILE="$W/ca.pem" "${AG[@]}" --repo "$URL"
+			serve_stop
+			check "$wl" "no-change cycle over HTTPS ($i) changes nothing" "$(ok said '^release 1 re-applied: 0 changed, [0-9]+ unchanged, 0 failed')" "$(outline)"
+			[ "$i" = 0 ] || ttot+=("$(httpsum "$wl-nochange-https-$i")")
+		done
+		same=yes
+		for i in "${ttot[@]}"; do [ "$i" = "${ttot[0]}" ] || same=no; done
+		worst=$(printf '%s\n' "${ttot[@]}" | sort -k3,3n | tail -1)
+		printf '%s\t%s\t%s\t%s\t%s\n' "no change, HTTPS, \`agent --once\` (a full TLS handshake)" "$wl" "$BYTES_RUNS" "$worst" "$same" >>"$W/bytes.tsv"
+		# and the first HTTP cycle after it would fetch timestamp.json whole again: one
+		# cycle, not measured, so that the timed rounds are all alike
+		serve_start "$wl-warmup-http" "$RREPO"
+		"${AG[@]}" --repo "$URL" >>"$OUT/bench.log" 2>&1 || die "$wl: HTTP warm-up cycle"
 		serve_stop
-		check "$wl" "no-change cycle over HTTPS changes nothing" "$(ok said '^release 1 re-applied: 0 changed, [0-9]+ unchanged, 0 failed')" "$(outline)"
-		printf '%s\t%s\t%s\t%s\t%s\n' "no change, HTTPS" "$wl" 1 "$(httpsum "$wl-nochange-https")" "-" >>"$W/bytes.tsv"
 	fi
 
 	log "no-change cycles: $RUNS interleaved rounds (load $(load1))"
@@ -396,15 +446,82 @@ bench_workload() {
 	done
 	idle_summary "$wl-satchel-agent" "$wl" "\`satchel agent --interval 1m\`, waiting after its first cycle"
 	if [ "$wl" = cm ]; then peers_idle; fi
+	case " $DAEMON_WORKLOADS " in *" $wl "*)
+		local scheme
+		for scheme in $DAEMON_SCHEMES; do
+			case $scheme in http | https) ;; *) die "DAEMON_SCHEMES: unknown scheme $scheme" ;; esac
+			[ "$scheme" = http ] || [ "$TLS" = 1 ] || continue
+			daemon_bytes "$wl" "$scheme"
+		done
+		idle_summary "$wl-satchel-agent-2nd" "$wl" "\`satchel agent --interval 1m\`, waiting after its second cycle"
+		;;
+	esac
 
 	log "a new release: one file changed ($CHANGE)"
 	printf '%s\n' "# release 2: one line added" >>"$CFG/$CHANGE"
 	"$SAT" release "$CFG" --repo "$RREPO" --keys "$KEYS" >>"$OUT/bench.log" 2>&1 || die "release 2"
+	age
 	serve_start "$wl-new" "$RREPO"
 	measure "$wl-new" "$wl" satchel-agent "${AG[@]}" --repo "$URL"
 	serve_stop
 	check "$wl" "the cycle after release 2 applies it" "$(ok said '^release 2 applied')" "$(outline)"
 	printf '%s\t%s\t%s\t%s\t%s\n' "new release (one template changed), HTTP" "$wl" 1 "$(httpsum "$wl-new")" "-" >>"$W/bytes.tsv"
+}
+
+# daemon_bytes WORKLOAD SCHEME: the daemon, `satchel agent --interval 1m --splay 0s` (the
+# shortest interval), against one countserver for its whole life: its first cycle, then
+# its second, about 60 s later, which is what a running agent does at every cycle. The
+# server closes idle connections after SERVER_IDLE, so the second cycle opens its own as
+# it would after the default 30 min interval (the client keeps idle ones for 90 s). Its
+# bytes are those of the connections it opened: every request on them, and the TLS
+# close_notify the server sends when it closes them (when stopped). Then RSS is sampled
+# for IDLE_SECONDS, as after the first cycle.
+daemon_bytes() {
+	local wl=$1 scheme=$2 name=$1-daemon-$2 dlog=$OUT/logs/$1-daemon-$2.log envp=() i b1
+	log "daemon over $scheme: its second cycle (about 60 s after the first; load $(load1))"
+	if [ "$scheme" = https ]; then
+		serve_start "$name" "$RREPO" tls
+		envp=(env SSL_CERT_FILE="$W/ca.pem")
+	else
+		serve_start "$name" "$RREPO"
+	fi
+	"${envp[@]}" "$SAT" agent --repo "$URL" --state "$STATE" --root "$ROOT" "${AG_NODE[@]}" --interval 1m --splay 0s >"$dlog" 2>&1 &
+	DP=$!
+	for i in $(seq 1200); do
+		grep -q 'next cycle at' "$dlog" && break
+		kill -0 "$DP" 2>/dev/null || break
+		sleep 0.05
+	done
+	sleep 1 # the server logs a request when its connection goes idle: let the last one in
+	b1=$(wc -l <"$OUT/http-$name.tsv")
+	for i in $(seq 1800); do # up to 90 s
+		[ "$(grep -c 'next cycle at' "$dlog")" -ge 2 ] && break
+		kill -0 "$DP" 2>/dev/null || break
+		sleep 0.05
+	done
+	sleep 1
+	check "$wl" "daemon over $scheme: second cycle done ('next cycle at' twice)" "$(ok [ "$(grep -c 'next cycle at' "$dlog")" -ge 2 ])" "$(grep 'cycle ' "$dlog" | tail -1 || true)"
+	check "$wl" "daemon over $scheme: both cycles re-applied release 1, 0 changed, 0 failed" \
+		"$(ok [ "$(grep -cE 'cycle reapplied: release 1, 0 changed, 0 failed' "$dlog")" -ge 2 ])" "$(grep -E 'cycle ' "$dlog" | tr '\n' ' ')"
+	idle_sample "$DP" "$wl-satchel-agent-2nd"
+	kill -TERM "$DP"
+	local drc=0
+	wait "$DP" || drc=$?
+	DP=
+	check "$wl" "daemon over $scheme exits 0 on SIGTERM" "$(ok [ "$drc" = 0 ])" "exit status $drc"
+	serve_stop
+	# the second cycle's connections: those with a request after the first cycle's lines
+	awk -F'\t' -v b1="$b1" 'NR <= b1 { before[$1] = 1 } NR > b1 && $3 != "(close)" { print $1 (($1 in before) ? " reused" : "") }' \
+		"$OUT/http-$name.tsv" | sort -u >"$W/$name.conns"
+	check "$wl" "daemon over $scheme: the second cycle made requests, on connections of its own" \
+		"$(ok awk '{n++} /reused/ {r++} END {exit !(n > 0 && r == 0)}' "$W/$name.conns")" "$(tr '\n' ' ' <"$W/$name.conns")"
+	awk -F'\t' 'NR == FNR { c[$1] = 1; next } ($1 in c)' "$W/$name.conns" "$OUT/http-$name.tsv" >"$OUT/http-$name-2nd.tsv"
+	local what="no change, $(echo "$scheme" | tr a-z A-Z), the daemon's second cycle"
+	if [ "$scheme" = https ]; then # as the server saw it: a resumed session or a full handshake
+		what="$what ($(awk -F'\t' '$3 != "(close)" {print $1, $10}' "$OUT/http-$name-2nd.tsv" | sort -u | awk '{n++; k[$2]++}
+			END {printf "%d connection%s: ", n, (n > 1 ? "s" : ""); s = ""; for (t in k) { printf "%s%s", s, (n > 1 ? k[t] " " : "") (t == "full" ? "full TLS handshake" : (t == "resumed" ? "TLS session resumed" : t)); s = ", " }}'))"
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\n' "$what" "$wl" 1 "$(httpsum "$name-2nd")" "-" >>"$W/bytes.tsv"
 }
 
 peers_idle() {
@@ -522,7 +639,7 @@ timing() {
 	done
 	[ ${#SKIPPED[@]} -eq 0 ] || echo "Not run: ${SKIPPED[*]}."
 	echo
-	echo "**Idle memory**: RSS of the daemon (\`--interval 1m --splay 0s\`) once its first cycle is done (its log says \"next cycle at\"), sampled every 0.5 s for ${IDLE_SECONDS} s from /proc/PID/status; $IDLE_RUNS starts, each with its own first cycle; median and largest over all samples. Target: under 20 MiB."
+	echo "**Idle memory**: RSS of the daemon (\`--interval 1m --splay 0s\`) once its first cycle is done (its log says \"next cycle at\"), sampled every 0.5 s for ${IDLE_SECONDS} s from /proc/PID/status; $IDLE_RUNS starts, each with its own first cycle; median and largest over all samples. The daemons run to their second cycle (bytes, below) are sampled the same way after it. Target: under 20 MiB."
 	echo
 	echo "| process | workload | starts × samples | VmRSS median MiB | VmRSS max MiB | anon / file-backed MiB (median) | × cf-execd | × puppet agent | target < 20 MiB |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
@@ -596,10 +713,12 @@ timing() {
 		}'
 	done <"$W/bytes.tsv"
 	echo
-	echo "Requests of a no-change cycle (http-*-nochange-1.tsv):"
+	echo "Requests of a no-change cycle (http-WORKLOAD-nochange-1.tsv, -nochange-https-1.tsv, -daemon-SCHEME-2nd.tsv; \"(close)\": the server's TLS close_notify):"
 	for wl in $WORKLOADS; do
-		[ -s "$OUT/http-$wl-nochange-1.tsv" ] || continue
-		awk -F'\t' -v wl="$wl" '$3 != "(close)" {printf "%s- %s: conn %s, %s %s → %s, body %d, downloaded %d, uploaded %d, conditional %s\n", "", wl, $1, $2, $3, $4, $5, $6, $7, $8}' "$OUT/http-$wl-nochange-1.tsv"
+		for f in "nochange-1:HTTP, agent --once" "nochange-https-1:HTTPS, agent --once" "daemon-https-2nd:HTTPS, daemon's second cycle" "daemon-http-2nd:HTTP, daemon's second cycle"; do
+			[ -s "$OUT/http-$wl-${f%%:*}.tsv" ] || continue
+			awk -F'\t' -v wl="$wl" -v what="${f#*:}" '{printf "- %s, %s: conn %s, %s %s → %s, body %d, downloaded %d, uploaded %d, conditional %s%s\n", wl, what, $1, $2, $3, ($3 == "(close)" ? "-" : $4), $5, $6, $7, $8, ($10 == "-" || $10 == "" ? "" : ", TLS " $10)}' "$OUT/http-$wl-${f%%:*}.tsv"
+		done
 	done
 	echo
 	echo "Checks: $(($(wc -l <"$OUT/checks.csv") - 1)) run, $CHECKS_FAILED failed$([ "$CHECKS_FAILED" -gt 0 ] && echo ' (see checks.csv)' || true)."

@@ -149,15 +149,18 @@ func (f *httpFetcher) conditional(url string) (*validators, []byte) {
 	return &kept, local
 }
 
-// remember notes the validators of a timestamp.json just fetched. A Last-Modified less
-// than two seconds before the response's Date is not kept: the file may change again
-// within the same second, which a Last-Modified cannot tell (RFC 9110, weak validators).
+// remember notes the validators of a timestamp.json just fetched. A file modified less
+// than two seconds before the response's Date may change again within the same second,
+// which a Last-Modified cannot tell (RFC 9110, weak validators), nor an ETag made of the
+// modification time and size, as nginx's is: then neither is kept.
 func (f *httpFetcher) remember(url string, resp *http.Response, body []byte) {
 	v := &validators{URL: url, ETag: resp.Header.Get("ETag"), body: body}
 	if lm := resp.Header.Get("Last-Modified"); lm != "" {
 		mod, err1 := http.ParseTime(lm)
 		date, err2 := http.ParseTime(resp.Header.Get("Date"))
-		if err1 == nil && err2 == nil && date.Sub(mod) >= 2*time.Second {
+		if err1 != nil || err2 != nil || date.Sub(mod) < 2*time.Second {
+			v.ETag = ""
+		} else {
 			v.LastModified = lm
 		}
 	}

@@ -1,6 +1,7 @@
 // Command countserver serves a directory as any static file server would (net/http's
-// FileServer: Last-Modified, If-Modified-Since and Range handled; no ETag), over plain
-// HTTP/1.1 or, with -tls-ca, over HTTPS, and counts what each request costs on the wire.
+// FileServer: Last-Modified, If-Modified-Since and Range handled; with -etag also a strong
+// ETag and If-None-Match, as nginx does by default), over plain HTTP/1.1 or, with
+// -tls-ca, over HTTPS, and counts what each request costs on the wire.
 //
 // Every TCP connection is wrapped so that the bytes read from and written to the socket
 // are counted exactly (TLS records included, TCP/IP headers not). A request's response
@@ -11,13 +12,23 @@
 // the handshake. The body bytes are counted separately, as the handler writes them, so
 // headers = wire - body for a plain HTTP request.
 //
-// usage: countserver [-addr 127.0.0.1:0] [-tls-ca CA.pem] -log FILE -ready FILE DIR
+// usage: countserver [-addr 127.0.0.1:0] [-tls-ca CA.pem] [-etag] [-idle-timeout D] -log FILE -ready FILE DIR
+//
+// -etag sends, with every regular file, the ETag nginx sends by default: the file's
+// modification time (Unix seconds) and size in hexadecimal, "<mtime>-<size>", a strong
+// validator (If-None-Match is then answered before If-Modified-Since, as RFC 9110 says).
+// Errors (404) carry none, as with nginx.
+//
+// -idle-timeout closes a keep-alive connection that has been idle that long (0, the
+// default: never), as any production server does (nginx after 75 s, Apache after 5 s).
 //
 // The log gets one tab-separated line per request, written when its response is done:
 //
-//	conn method path status body_bytes resp_wire_bytes req_wire_bytes conditional user_agent
+//	conn method path status body_bytes resp_wire_bytes req_wire_bytes conditional user_agent tls
 //
-// conditional is "ims" (If-Modified-Since), "inm" (If-None-Match), "ims+inm" or "-". Bytes
+// conditional is "ims" (If-Modified-Since), "inm" (If-None-Match), "ims+inm" or "-"; tls
+// is the connection's handshake, "full" or "resumed" (a TLS session resumed), or "-" for
+// plain HTTP. Bytes
 // that cross a connection after its last response (a TLS close_notify) are logged as a
 // line with method "-" and path "(close)".
 //
@@ -46,6 +57,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,9 +89,9 @@ func (c *countingConn) Write(p []byte) (int, error) {
 }
 
 type record struct {
-	method, path, cond, agent string
-	status                    int
-	body                      int64
+	method, path, cond, agent, tls string
+	status                         int
+	body                           int64
 }
 
 type listener struct {
@@ -150,11 +162,11 @@ func (lg *logger) done(c *countingConn, closing bool) {
 		if !closing || req+resp == 0 {
 			return
 		}
-		r = &record{method: "-", path: "(close)", cond: "-", agent: "-"}
+		r = &record{method: "-", path: "(close)", cond: "-", agent: "-", tls: "-"}
 	}
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
-	fmt.Fprintf(lg.f, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", c.id, r.method, r.path, r.status, r.body, resp, req, r.cond, r.agent)
+	fmt.Fprintf(lg.f, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", c.id, r.method, r.path, r.status, r.body, resp, req, r.cond, r.agent, r.tls)
 	_ = lg.f.Sync()
 }
 
@@ -163,25 +175,28 @@ func main() {
 	logPath := flag.String("log", "", "append one line per request to this `file`")
 	ready := flag.String("ready", "", "write the address listened on to this `file` once listening")
 	caPath := flag.String("tls-ca", "", "serve HTTPS with a throwaway PKI, writing its root CA to this PEM `file`")
+	etag := flag.Bool("etag", false, "send a strong ETag with every file, as nginx does: \"<mtime>-<size>\" in hex")
+	idle := flag.Duration("idle-timeout", 0, "close keep-alive connections idle this `long` (0: never)")
 	flag.Parse()
 	if flag.NArg() != 1 || *logPath == "" || *ready == "" {
-		fmt.Fprintln(os.Stderr, "usage: countserver [-addr 127.0.0.1:0] [-tls-ca CA.pem] -log FILE -ready FILE DIR")
+		fmt.Fprintln(os.Stderr, "usage: countserver [-addr 127.0.0.1:0] [-tls-ca CA.pem] [-etag] [-idle-timeout D] -log FILE -ready FILE DIR")
 		os.Exit(2)
 	}
-	if err := run(*addr, *logPath, *ready, *caPath, flag.Arg(0)); err != nil {
+	if err := run(*addr, *logPath, *ready, *caPath, *etag, *idle, flag.Arg(0)); err != nil {
 		fmt.Fprintln(os.Stderr, "countserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, logPath, ready, caPath, dir string) error {
+func run(addr, logPath, ready, caPath string, etag bool, idle time.Duration, dir string) error {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	lg := &logger{f: f}
-	files := http.FileServer(http.Dir(dir))
+	root := http.Dir(dir)
+	files := http.FileServer(root)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var cond []string
 		if r.Header.Get("If-Modified-Since") != "" {
@@ -198,6 +213,16 @@ func run(addr, logPath, ready, caPath, dir string) error {
 		if agent == "" {
 			agent = "-"
 		}
+		if etag {
+			setETag(w, root, r.URL.Path)
+		}
+		handshake := "-"
+		if r.TLS != nil {
+			handshake = "full"
+			if r.TLS.DidResume {
+				handshake = "resumed"
+			}
+		}
 		bw := &bodyWriter{ResponseWriter: w}
 		files.ServeHTTP(bw, r)
 		if bw.status == 0 {
@@ -205,13 +230,14 @@ func run(addr, logPath, ready, caPath, dir string) error {
 		}
 		if c, _ := r.Context().Value(connKey{}).(*countingConn); c != nil {
 			c.mu.Lock()
-			c.pending = &record{method: r.Method, path: r.URL.Path, cond: condS, agent: agent, status: bw.status, body: bw.body}
+			c.pending = &record{method: r.Method, path: r.URL.Path, cond: condS, agent: agent, status: bw.status, body: bw.body, tls: handshake}
 			c.mu.Unlock()
 		}
 	})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: time.Minute,
+		IdleTimeout:       idle, // 0: ReadTimeout's, which is 0: never
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, counted(c))
 		},
@@ -254,6 +280,25 @@ func run(addr, logPath, ready, caPath, dir string) error {
 		return err
 	}
 	return nil
+}
+
+// setETag sets nginx's default ETag for the regular file at urlPath, if there is one:
+// "<mtime>-<size>", Unix seconds and bytes in lower-case hexadecimal. FileServer then
+// answers If-None-Match with it (and sends no Last-Modified with a 304).
+func setETag(w http.ResponseWriter, root http.Dir, urlPath string) {
+	if !strings.HasPrefix(urlPath, "/") {
+		urlPath = "/" + urlPath
+	}
+	f, err := root.Open(path.Clean(urlPath))
+	if err != nil {
+		return
+	}
+	fi, err := f.Stat()
+	_ = f.Close()
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.ModTime().Unix(), fi.Size()))
 }
 
 // throwawayPKI makes a root CA, an intermediate CA and a leaf for 127.0.0.1, writes the
