@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/satchelcm/satchel/internal/backup"
+	"github.com/satchelcm/satchel/internal/fsroot"
 	"github.com/satchelcm/satchel/internal/release"
+	"github.com/satchelcm/satchel/internal/resource"
 	"github.com/satchelcm/satchel/internal/spool"
 	"github.com/satchelcm/satchel/internal/store"
 )
@@ -343,38 +345,70 @@ func TestRollbackRestoresFilesOnlyTheFailedReleaseManaged(t *testing.T) {
 	f.wantFiles("1", "a\n")
 }
 
-// An agent that dies while applying a release (a crash, a power cut, the release
-// rebooting the machine) rolls it back at its next start. The death is simulated by
-// putting back the state file as it was saved before the run: a process cannot be killed
-// mid-run inside a test without killing the test.
-func TestDeathDuringAttemptRollsBack(t *testing.T) {
-	t.Parallel()
-	f := newFleet(t)
-	opts := f.options(f.repo)
+// deathFixture applies release 1, then release 2 — which rewrites /etc/other and creates
+// /etc/cron.d/release2 — and returns the state file as it was saved before release 2's
+// run, and the backup store's mark then. A death is simulated by putting that state back
+// (with an open attempt): a process cannot be killed mid-run inside a test without killing
+// the test.
+func deathFixture(t *testing.T) (f *fleet, opts Options, before State, mark string) {
+	f = newFleet(t)
+	opts = f.options(f.repo)
 	f.release("1", "a\n")
 	f.cycle(opts)
 	must(t, os.WriteFile(filepath.Join(f.root, "etc/other"), []byte("original\n"), 0o644))
 	saved, err := os.ReadFile(filepath.Join(f.state, stateFileName))
 	must(t, err)
+	must(t, json.Unmarshal(saved, &before))
 	f.writeConfig("2", "b\n")
-	f.addResources("other", otherFile)
+	f.addResources("other", otherFile+`  file "cron" {
+    path    = "/etc/cron.d/release2"
+    content = "* * * * * root reboot\n"
+  }
+`)
 	f.publish(release.Options{})
-	b, err := backup.Open(filepath.Join(f.state, backupsDirName))
-	must(t, err)
-	mark, err := b.Mark()
+	mark, err = f.backups(t).Mark()
 	must(t, err)
 	if rep := f.cycle(opts); rep.Outcome != Applied {
 		t.Fatalf("release 2: %s", rep.Outcome)
 	}
-	// As the state was when release 2's run started.
-	var st State
-	must(t, json.Unmarshal(saved, &st))
+	return f, opts, before, mark
+}
+
+func (f *fleet) backups(t *testing.T) *backup.Store {
+	b, err := backup.Open(filepath.Join(f.state, backupsDirName))
+	must(t, err)
+	return b
+}
+
+// An agent that dies once while applying a release (a stop that outlasted systemd's
+// patience, a power cut) tries it again at its next start.
+func TestDeathDuringAttemptRetriedOnce(t *testing.T) {
+	t.Parallel()
+	f, opts, st, mark := deathFixture(t)
 	st.Attempt = &Attempt{Version: 2, BackupMark: mark, Started: time.Now().UTC()}
 	must(t, writeState(f.state, &st))
-
 	rep := f.cycle(opts)
-	if rep.Outcome != RolledBack || rep.Rollback.From != 2 || rep.Rollback.To != 1 || !strings.Contains(rep.Rollback.Cause, "the agent stopped while applying release 2") || rep.Error != "" {
-		t.Fatalf("after the death: %s rollback %+v error %q", rep.Outcome, rep.Rollback, rep.Error)
+	if rep.Outcome != Applied || rep.Release != 2 || rep.Rollback != nil {
+		t.Fatalf("after one death: %s release %d rollback %+v; want release 2 tried again and applied", rep.Outcome, rep.Release, rep.Rollback)
+	}
+	if !strings.Contains(f.log.String(), "trying it again; if it stops again, the release is rolled back") {
+		t.Errorf("log: %s", f.log)
+	}
+	if st := f.readState(); st.Attempt != nil || st.Good.Version != 2 {
+		t.Errorf("state: attempt %+v good %d", st.Attempt, st.Good.Version)
+	}
+}
+
+// An agent that dies twice while applying a release (a release that reboots the machine)
+// rolls it back at its next start: files put back, files it created removed.
+func TestDeathsDuringAttemptRollBack(t *testing.T) {
+	t.Parallel()
+	f, opts, st, mark := deathFixture(t)
+	st.Attempt = &Attempt{Version: 2, BackupMark: mark, Started: time.Now().UTC(), Deaths: 1}
+	must(t, writeState(f.state, &st))
+	rep := f.cycle(opts)
+	if rep.Outcome != RolledBack || rep.Rollback.From != 2 || rep.Rollback.To != 1 || !strings.Contains(rep.Rollback.Cause, "the agent stopped twice while applying release 2") || rep.Error != "" {
+		t.Fatalf("after two deaths: %s rollback %+v error %q", rep.Outcome, rep.Rollback, rep.Error)
 	}
 	f.wantFiles("1", "a\n")
 	if got := f.read("etc/other"); got != "original\n" {
@@ -385,6 +419,41 @@ func TestDeathDuringAttemptRollsBack(t *testing.T) {
 	}
 	if rep := f.cycle(opts); rep.Outcome != Reapplied || rep.Release != 1 {
 		t.Errorf("next cycle: %s release %d; want release 1 re-applied, 2 not retried", rep.Outcome, rep.Release)
+	}
+}
+
+// A death during a rollback is followed by the same rollback: what the rollback itself
+// saved to the backup store (the created file it removed) is not taken for the release's.
+func TestDeathDuringRollbackResumes(t *testing.T) {
+	t.Parallel()
+	f, opts, st, mark := deathFixture(t)
+	b := f.backups(t)
+	until, err := b.Mark()
+	must(t, err)
+	// The rollback had begun: it removed the file release 2 created, saving it first...
+	root, err := fsroot.Open(f.root)
+	must(t, err)
+	env := &resource.Env{Root: root, Backup: b}
+	must(t, resource.BackupFile(env, "/etc/cron.d/release2", "removed by the rollback of release 2"))
+	must(t, root.Remove("/etc/cron.d/release2"))
+	root.Close()
+	// ... then the agent died.
+	st.Attempt = &Attempt{Version: 2, BackupMark: mark, Started: time.Now().UTC(),
+		Rollback: &RollbackPlan{Cause: "health check web failed", UntilMark: until, Created: []string{"/etc/cron.d/release2"}}}
+	must(t, writeState(f.state, &st))
+	rep := f.cycle(opts)
+	if rep.Outcome != RolledBack || rep.Rollback.Cause != "health check web failed" || rep.Error != "" {
+		t.Fatalf("resumed rollback: %s %+v error %q", rep.Outcome, rep.Rollback, rep.Error)
+	}
+	if _, err := os.Lstat(filepath.Join(f.root, "etc/cron.d/release2")); !os.IsNotExist(err) {
+		t.Errorf("the file release 2 created is back after the resumed rollback: %v", err)
+	}
+	if got := f.read("etc/other"); got != "original\n" {
+		t.Errorf("/etc/other = %q, want the original", got)
+	}
+	f.wantFiles("1", "a\n")
+	if st := f.readState(); st.FailedRelease != 2 || st.Attempt != nil {
+		t.Errorf("state: failed %d attempt %+v", st.FailedRelease, st.Attempt)
 	}
 }
 

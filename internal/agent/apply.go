@@ -47,46 +47,66 @@ func (a *Agent) runCatalog(ctx context.Context, cat *catalog.Catalog, configDir 
 	return engine.Run(context.WithoutCancel(ctx), cat, engine.Options{Env: env, Parallel: a.opts.Parallel, Stop: ctx}), nil
 }
 
-// rollback undoes release version, whose run failed (failed: its report, nil if unknown)
-// or whose health checks failed: every file saved to the backup store since the attempt's
-// mark (State.Attempt) is put back as it was before the attempt, then the last good
-// release (st.Good, not nil) is applied as usual. The release is marked failed, never tried
-// again, and the attempt closed.
+// rollback undoes release version, whose run failed (failed: its report, with failedCat its
+// catalog; nil after a death) or whose health checks failed, then applies the last good
+// release (st.Good, not nil) as usual. The plan — the failed release's backups (between the
+// attempt's mark and the backup store's mark now) and the files it created — is saved
+// before anything changes, so that a death during the rollback is followed by the same
+// rollback (resume), not by one that would count the rollback's own backups as the release's.
+// The release is marked failed, never tried again, and the attempt closed.
 func (c *cycle) rollback(ctx context.Context, remote string, version uint64, failed *report.Report, failedCat *catalog.Catalog, cause string) {
 	a, st, rep := c.a, c.st, c.rep
 	st.FailedRelease = max(st.FailedRelease, version)
 	rb := &Rollback{From: version, To: st.Good.Version, Cause: cause}
 	rep.Rollback, rep.FailedRun, rep.Outcome = rb, failed, RolledBack
 	a.logf("release %d failed (%s): rolling back to release %d", version, cause, st.Good.Version)
-	if st.Attempt != nil {
-		restored, err := a.restoreSince(st.Attempt.BackupMark, version)
-		rb.Restored = restored
+	if st.Attempt == nil {
+		st.Attempt = &Attempt{Version: version} // no mark: nothing to restore
+	}
+	at := st.Attempt
+	if at.Rollback == nil {
+		until, err := a.backups.Mark()
 		if err != nil {
-			rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: put back files: %v", version, err))
+			rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: %v", version, err))
+			until = at.BackupMark // restore nothing rather than the unknown
+		}
+		at.Rollback = &RollbackPlan{Cause: cause, UntilMark: until, Created: createdPaths(failed, failedCat)}
+		if err := writeState(a.state, st); err != nil {
+			rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: %v", version, err))
 		}
 	}
-	st.Attempt = nil
-	if failed != nil && failedCat != nil {
-		removed, err := a.removeCreated(failed, failedCat, version)
-		rb.Removed = removed
-		if err != nil {
-			rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: remove what it created: %v", version, err))
-		}
+	plan := at.Rollback
+	restored, err := a.restoreBetween(at.BackupMark, plan.UntilMark, version)
+	rb.Restored = restored
+	if err != nil {
+		rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: put back files: %v", version, err))
+	}
+	removed, err := a.removeCreated(plan.Created, version)
+	rb.Removed = removed
+	if err != nil {
+		rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back release %d: remove what it created: %v", version, err))
 	}
 	run, err := a.applyRelease(ctx, st.Good, remote, c)
 	rep.Run = run
 	switch {
+	case ctx.Err() != nil:
+		return // stopped: the rollback resumes at the next start (the attempt stays open)
 	case err != nil:
 		rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back to release %d: %v", st.Good.Version, err))
 	case run.Failed():
 		rep.Error = joinErr(rep.Error, fmt.Sprintf("roll back to release %d: %s", st.Good.Version, failedResources(run)))
 	}
+	st.Attempt = nil
 }
 
-// restoreSince puts back every path the backup store saved a version of after mark, as its
-// first such version: the file as it was before the attempt. It goes on past a path it
-// cannot restore, and returns how many it restored and what failed.
-func (a *Agent) restoreSince(mark string, version uint64) (int, error) {
+// restoreBetween puts back every path the backup store saved a version of after mark and
+// up to until (both from Mark), as its first such version: the file as it was before the
+// attempt. It goes on past a path it cannot restore, and returns how many it restored and
+// what failed.
+func (a *Agent) restoreBetween(mark, until string, version uint64) (int, error) {
+	if until == mark {
+		return 0, nil
+	}
 	entries, err := a.backups.Since(mark)
 	if err != nil {
 		return 0, err
@@ -95,6 +115,9 @@ func (a *Agent) restoreSince(mark string, version uint64) (int, error) {
 	for _, e := range entries { // oldest first
 		if _, ok := first[e.Path]; !ok {
 			first[e.Path] = e
+		}
+		if e.ID == until {
+			break
 		}
 	}
 	paths := make([]string, 0, len(first))
@@ -128,11 +151,12 @@ func (a *Agent) eachPath(paths []string, fn func(env *resource.Env, p string) er
 	return n, errors.Join(errs...)
 }
 
-// removeCreated removes the files and links the failed run created where nothing was
-// before (a file or symlink resource reporting ensure absent → present), each saved to the
-// backup store first: before the release, they were not there. What the good release
-// manages of them, its run puts back. Directories are left: they may hold what others put.
-func (a *Agent) removeCreated(failed *report.Report, cat *catalog.Catalog, version uint64) (int, error) {
+// createdPaths lists the files and links the failed run created where nothing was before
+// (a file or symlink resource reporting ensure absent → present).
+func createdPaths(failed *report.Report, cat *catalog.Catalog) []string {
+	if failed == nil || cat == nil {
+		return nil
+	}
 	byAddr := make(map[string]*catalog.Resource, len(cat.Resources))
 	for _, r := range cat.Resources {
 		byAddr[r.Address] = r
@@ -148,7 +172,24 @@ func (a *Agent) removeCreated(failed *report.Report, cat *catalog.Catalog, versi
 			paths = append(paths, p)
 		}
 	}
+	return paths
+}
+
+// removeCreated removes paths, each saved to the backup store first: before the failed
+// release, they were not there. What the good release manages of them, its run puts back.
+// Directories are left: they may hold what others put.
+func (a *Agent) removeCreated(paths []string, version uint64) (int, error) {
 	return a.eachPath(paths, func(env *resource.Env, p string) error {
+		info, err := env.Root.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // gone already (a rollback resumed)
+		}
+		if err != nil {
+			return err
+		}
+		if info.IsDir() {
+			return nil
+		}
 		if err := resource.BackupFile(env, p, fmt.Sprintf("removed by the rollback of release %d", version)); err != nil {
 			return err
 		}

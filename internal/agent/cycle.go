@@ -203,6 +203,9 @@ func (c *cycle) tryRelease(ctx context.Context, remote string, m *release.Manife
 		}
 		st.Attempt = &Attempt{BackupMark: mark}
 	}
+	if st.Attempt.Version != m.Version {
+		st.Attempt.Deaths = 0 // a newer release: its own chances
+	}
 	st.Attempt.Version, st.Attempt.Started, st.Attempt.Interrupted = m.Version, a.opts.Now().UTC(), false
 	if err := writeState(a.state, st); err != nil {
 		st.Attempt = nil
@@ -265,17 +268,30 @@ func (c *cycle) tryRelease(ctx context.Context, remote string, m *release.Manife
 	return true
 }
 
-// recover deals with an attempt the agent died during (State.Attempt). With a good release
-// to go back to, the attempt is rolled back as failed and recover reports true (the cycle
-// is over); without one, it is forgotten and the release will be tried again.
+// recover deals with an attempt the agent died during (State.Attempt). A rollback that was
+// under way is resumed. A first death is forgiven: the release is tried again (false: the
+// cycle goes on). A second one, with a good release to go back to, rolls the release back
+// as failed (true: the cycle is over); with none, the release is tried again.
 func (c *cycle) recover(ctx context.Context, at *Attempt, remote string) bool {
-	if c.st.Good == nil {
-		c.a.logf("the agent stopped while applying release %d; no release was good before it: trying it again", at.Version)
+	a := c.a
+	switch {
+	case at.Rollback != nil && c.st.Good != nil:
+		c.rep.Attempted = at.Version
+		a.logf("the agent stopped while rolling back release %d: resuming the rollback", at.Version)
+		c.rollback(ctx, remote, at.Version, nil, nil, at.Rollback.Cause)
+		return true
+	case c.st.Good == nil:
+		a.logf("the agent stopped while applying release %d; no release was good before it: trying it again", at.Version)
 		c.st.Attempt = nil
+		return false
+	case at.Deaths == 0:
+		a.logf("the agent stopped while applying release %d (a crash, a power cut, a kill): trying it again; if it stops again, the release is rolled back", at.Version)
+		at.Deaths = 1
+		at.Interrupted = true
 		return false
 	}
 	c.rep.Attempted = at.Version
-	c.rollback(ctx, remote, at.Version, nil, nil, fmt.Sprintf("the agent stopped while applying release %d (a crash, a power cut, a kill or a reboot during the run or its health checks)", at.Version))
+	c.rollback(ctx, remote, at.Version, nil, nil, fmt.Sprintf("the agent stopped twice while applying release %d (a crash, a power cut, a kill or a reboot during the run or its health checks)", at.Version))
 	return true
 }
 

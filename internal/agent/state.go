@@ -61,6 +61,23 @@ type Attempt struct {
 	// Interrupted: the agent was stopped (SIGTERM) during the attempt, finishing the
 	// resource in flight; the release is tried again, keeping the mark.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Deaths counts the times the agent died during the attempt. The first is forgiven
+	// (a stop that outlasted the service manager's patience ends in SIGKILL): the release
+	// is tried again. The second rolls it back.
+	Deaths int `json:"deaths,omitempty"`
+	// Rollback is set once a rollback of the attempt has begun (saved before it changes
+	// anything), so that a death during the rollback is followed by the same rollback.
+	Rollback *RollbackPlan `json:"rollback,omitempty"`
+}
+
+// RollbackPlan is what a rollback undoes, fixed before it starts.
+type RollbackPlan struct {
+	Cause string `json:"cause"`
+	// UntilMark is the backup store's mark when the rollback began: the backups between
+	// Attempt.BackupMark and it are the failed release's; later ones are the rollback's own.
+	UntilMark string `json:"until_mark"`
+	// Created lists the files and links the failed run created, to be removed.
+	Created []string `json:"created,omitempty"`
 }
 
 // Release is a release as the node keeps it: what it needs to apply it again without any

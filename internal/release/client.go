@@ -310,6 +310,9 @@ func Refresh(ctx context.Context, remote string, trustDir string, opts RefreshOp
 	// sets it to the time of the call and checks nothing against it).
 	up.UnsafeSetRefTime(ref.time)
 	if err := up.Refresh(); err != nil {
+		if hf != nil {
+			hf.forget() // whatever the validators stood for, start afresh next time
+		}
 		if errors.Is(err, &metadata.ErrBadVersionNumber{}) {
 			return nil, fmt.Errorf("refresh from %s: trust metadata %w: %w", remote, ErrRollback, err)
 		}

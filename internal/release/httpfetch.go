@@ -32,6 +32,17 @@ const httpCacheName = "http-cache.json"
 // connection can carry the next request.
 const maxErrorBody = 4 << 10
 
+// validatorMaxAge is how long validators are used after the copy they describe was fetched
+// in full: then the timestamp is fetched in full again. A Last-Modified answers "modified
+// since?", which a file replaced by an older-dated one (a publisher's clock behind, a
+// mirror copied with its times) says no to: this bounds how long such a file can go
+// unseen.
+const validatorMaxAge = 6 * time.Hour
+
+// maxValidator bounds the length of an ETag or Last-Modified kept: a tampered response must
+// not make every later request too large for the server to take.
+const maxValidator = 128
+
 // NewHTTPClient returns an HTTP client for refreshes: TLS sessions are resumed (an
 // abbreviated handshake instead of a full one with the server's certificates), and
 // connections are kept between requests. Give the same client to every refresh of a
@@ -68,10 +79,11 @@ var _ fetcher.Fetcher = (*httpFetcher)(nil)
 // validators are the HTTP validators of one response, as kept in httpCacheName: with the
 // SHA-256 of the body, to match it with the copy go-tuf persisted.
 type validators struct {
-	URL          string `json:"url"`
-	ETag         string `json:"etag,omitempty"`
-	LastModified string `json:"last_modified,omitempty"`
-	SHA256       string `json:"sha256"`
+	URL          string    `json:"url"`
+	ETag         string    `json:"etag,omitempty"`
+	LastModified string    `json:"last_modified,omitempty"`
+	SHA256       string    `json:"sha256"`
+	Fetched      time.Time `json:"fetched"` // when the copy was fetched in full
 	body         []byte
 }
 
@@ -90,7 +102,7 @@ func (f *httpFetcher) DownloadFile(url string, maxLength int64, _ time.Duration)
 	req.Header.Set("User-Agent", "satchel")
 	var cached []byte
 	if isTimestamp(url) {
-		if v, local := f.conditional(url); v != nil {
+		if v, local := f.conditional(url, time.Now()); v != nil {
 			cached = local
 			if v.ETag != "" {
 				req.Header.Set("If-None-Match", v.ETag)
@@ -110,6 +122,9 @@ func (f *httpFetcher) DownloadFile(url string, maxLength int64, _ time.Duration)
 		return cached, nil
 	case resp.StatusCode != http.StatusOK:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		if cached != nil {
+			f.forget() // the next request goes without them
+		}
 		return nil, &metadata.ErrDownloadHTTP{StatusCode: resp.StatusCode, URL: url}
 	}
 	tooLong := func(n int64) error {
@@ -133,13 +148,16 @@ func (f *httpFetcher) DownloadFile(url string, maxLength int64, _ time.Duration)
 
 // conditional returns the validators kept for url and the local copy they describe, or
 // nil when there are none or the copy is not the one they were kept for.
-func (f *httpFetcher) conditional(url string) (*validators, []byte) {
+func (f *httpFetcher) conditional(url string, now time.Time) (*validators, []byte) {
 	data, err := os.ReadFile(filepath.Join(f.trustDir, httpCacheName))
 	if err != nil {
 		return nil, nil
 	}
 	var kept validators
-	if json.Unmarshal(data, &kept) != nil || kept.URL != url {
+	if json.Unmarshal(data, &kept) != nil || kept.URL != url || !validValidator(kept.ETag) || !validValidator(kept.LastModified) {
+		return nil, nil
+	}
+	if age := now.Sub(kept.Fetched); age < 0 || age > validatorMaxAge {
 		return nil, nil
 	}
 	local, err := os.ReadFile(filepath.Join(f.trustDir, TrustMetadataDir, metadata.TIMESTAMP+".json"))
@@ -164,9 +182,13 @@ func (f *httpFetcher) remember(url string, resp *http.Response, body []byte) {
 			v.LastModified = lm
 		}
 	}
-	if strings.HasPrefix(v.ETag, "W/") {
-		v.ETag = "" // weak: not for a byte-exact copy
+	if strings.HasPrefix(v.ETag, "W/") || !validValidator(v.ETag) {
+		v.ETag = "" // weak (not for a byte-exact copy), or not one a server would make
 	}
+	if !validValidator(v.LastModified) {
+		v.LastModified = ""
+	}
+	v.Fetched = time.Now().UTC()
 	f.mu.Lock()
 	f.fetched = v
 	f.mu.Unlock()
@@ -196,6 +218,28 @@ func (f *httpFetcher) persist() error {
 		return err
 	}
 	return atomicfile.WriteBytes(p, 0o600, data)
+}
+
+// forget drops the kept validators: the next request for the timestamp is unconditional.
+func (f *httpFetcher) forget() {
+	f.mu.Lock()
+	f.fetched = nil
+	f.mu.Unlock()
+	_ = os.Remove(filepath.Join(f.trustDir, httpCacheName))
+}
+
+// validValidator reports whether an ETag or Last-Modified value is one to send back: short,
+// printable ASCII.
+func validValidator(v string) bool {
+	if len(v) > maxValidator {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func sha256Hex(b []byte) string {

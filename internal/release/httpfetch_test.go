@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -175,5 +177,92 @@ func TestRefreshFreshLastModifiedNotKept(t *testing.T) {
 	}
 	if got := log.take(); strings.Contains(got, "if-") {
 		t.Errorf("requests:\n%s\nwant no conditional request", got)
+	}
+}
+
+// A timestamp replaced by an older-dated one (a publisher's clock behind, a mirror copied
+// with its times) goes unseen by If-Modified-Since; the validators are used for
+// validatorMaxAge only, after which the timestamp is fetched in full and the release seen.
+func TestRefreshValidatorsExpire(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	repo, keys := newRepo(t)
+	cfg := writeConfig(t, "8080")
+	_, err := Publish(ctx, repo, keys, cfg, Options{})
+	must(t, err)
+	makeOld(t, repo)
+	url, log := serveLogged(t, repo, false)
+	trust := newTrust(t, repo)
+	_, err = Refresh(ctx, url, trust, RefreshOptions{})
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(cfg, "extra.txt"), []byte("2"), 0o644))
+	_, err = Publish(ctx, repo, keys, cfg, Options{})
+	must(t, err)
+	older := time.Now().Add(-2 * time.Hour)
+	must(t, os.Chtimes(filepath.Join(repo, MetadataDir, "timestamp.json"), older, older))
+	log.take()
+	m, err := Refresh(ctx, url, trust, RefreshOptions{})
+	must(t, err)
+	if m.Version != 1 || !strings.Contains(log.take(), "Not Modified") {
+		t.Fatalf("an older-dated timestamp within the validators' age: release %d; want 1, by a 304", m.Version)
+	}
+	// validatorMaxAge later.
+	p := filepath.Join(trust, httpCacheName)
+	data, err := os.ReadFile(p)
+	must(t, err)
+	var v validators
+	must(t, json.Unmarshal(data, &v))
+	v.Fetched = v.Fetched.Add(-validatorMaxAge - time.Minute)
+	data, err = json.Marshal(v)
+	must(t, err)
+	must(t, os.WriteFile(p, data, 0o600))
+	m, err = Refresh(ctx, url, trust, RefreshOptions{})
+	must(t, err)
+	if got := log.take(); m.Version != 2 || strings.Contains(got, "if-") {
+		t.Fatalf("after validatorMaxAge: release %d, requests\n%s\nwant release 2 by an unconditional request", m.Version, got)
+	}
+}
+
+// A tampered response's oversized ETag is not kept (every later request would be too
+// large for the server); a failed refresh drops whatever validators were kept.
+func TestRefreshValidatorsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	repo, keys := newRepo(t)
+	_, err := Publish(ctx, repo, keys, writeConfig(t, "8080"), Options{})
+	must(t, err)
+	makeOld(t, repo)
+	files := http.FileServer(http.Dir(repo))
+	var broken atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if broken.Load() && strings.HasSuffix(r.URL.Path, "timestamp.json") {
+			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
+			return
+		}
+		if len(r.Header.Get("If-None-Match")) > maxValidator {
+			http.Error(w, "header too large", http.StatusRequestHeaderFieldsTooLarge)
+			return
+		}
+		w.Header().Set("ETag", `"`+strings.Repeat("x", 64<<10)+`"`)
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	trust := newTrust(t, repo)
+	for i := range 3 {
+		if _, err := Refresh(ctx, srv.URL, trust, RefreshOptions{}); err != nil {
+			t.Fatalf("refresh %d: %v", i, err)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(trust, httpCacheName))
+	must(t, err)
+	if len(data) > 1024 || strings.Contains(string(data), "xxxx") {
+		t.Errorf("kept validators: %s", data)
+	}
+	broken.Store(true)
+	if _, err := Refresh(ctx, srv.URL, trust, RefreshOptions{}); err == nil {
+		t.Fatal("refresh with the timestamp unavailable succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(trust, httpCacheName)); !os.IsNotExist(err) {
+		t.Errorf("validators kept after a failed refresh: %v", err)
 	}
 }
