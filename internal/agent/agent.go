@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +48,10 @@ type Options struct {
 	// repeating failed requests (transfer.Client's MinBackoff and MaxAttempts).
 	PullBackoff  time.Duration
 	PullAttempts int
+	// Hard, if set, is the context whose end interrupts the resources a run is converging
+	// (a second SIGTERM); the context given to Cycle and Run only stops a run between
+	// resources. Nil: resources are never interrupted.
+	Hard context.Context
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
 	// Log receives one line per event of note; nil discards them.
@@ -109,6 +115,9 @@ func Open(opts Options) (*Agent, error) {
 	info, err := os.Stat(state)
 	if err != nil {
 		return nil, fmt.Errorf("agent: state directory: %w", err)
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("agent: state directory %s belongs to user %d, not to this one (%d): refusing to trust what another user can change", state, st.Uid, os.Geteuid())
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
 		if err := os.Chmod(state, 0o700); err != nil {

@@ -43,8 +43,13 @@ func (a *Agent) runCatalog(ctx context.Context, cat *catalog.Catalog, configDir 
 	}
 	defer func() { _ = sources.Close() }()
 	env := &resource.Env{Root: root, Sources: sources, Backup: a.backups, Content: a.store, Accounts: resource.NewAccounts(root)}
-	// A stop (ctx) lets the resources in flight finish: none is left half-applied.
-	return engine.Run(context.WithoutCancel(ctx), cat, engine.Options{Env: env, Parallel: a.opts.Parallel, Stop: ctx}), nil
+	// A stop (ctx) lets the resources in flight finish: none is left half-applied. Only
+	// Options.Hard (a second signal) interrupts them.
+	rctx := a.opts.Hard
+	if rctx == nil {
+		rctx = context.WithoutCancel(ctx)
+	}
+	return engine.Run(rctx, cat, engine.Options{Env: env, Parallel: a.opts.Parallel, Stop: ctx}), nil
 }
 
 // rollback undoes release version, whose run failed (failed: its report, with failedCat its
@@ -108,6 +113,21 @@ func (a *Agent) restoreBetween(mark, until string, version uint64) (int, error) 
 		return 0, nil
 	}
 	entries, err := a.backups.Since(mark)
+	if errors.Is(err, backup.ErrNotFound) {
+		// The mark was pruned (by satchel apply, say, during a long interruption): what
+		// was saved after it can only be told by time now.
+		a.logf("warning: the backup mark %s of the attempt was pruned: restoring the backups saved after it by their times", mark)
+		all, lerr := a.backups.List("")
+		if lerr != nil {
+			return 0, lerr
+		}
+		entries, err = nil, nil
+		for i := len(all) - 1; i >= 0; i-- { // List is newest first
+			if all[i].ID > mark {
+				entries = append(entries, all[i])
+			}
+		}
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -242,3 +242,19 @@ func TestStateDirPrivate(t *testing.T) {
 		}
 	}
 }
+
+// A state directory another user owns is refused: that user could change the trust, the
+// state and the backups a rollback restores.
+func TestStateDirOfAnotherUserRefused(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user")
+	}
+	f := newFleet(t)
+	must(t, os.Mkdir(f.state, 0o700))
+	must(t, os.Chown(f.state, 12345, 12345))
+	_, err := Open(f.options(f.repo))
+	if err == nil || !strings.Contains(err.Error(), "belongs to user 12345") {
+		t.Fatalf("Open: %v, want it refused", err)
+	}
+}

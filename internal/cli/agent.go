@@ -167,14 +167,36 @@ func (f *agentFlags) run(s *streams, cmd *cobra.Command) error {
 	if f.quietLogs {
 		log = nil
 	}
+	// The first SIGTERM or SIGINT stops between resources; a second interrupts them.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	hard, kill := context.WithCancel(context.Background())
+	defer kill()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+		case <-hard.Done():
+			return
+		}
+		fmt.Fprintln(s.stderr, "satchel agent: stopping once what runs has finished (signal again to interrupt it)")
+		stop()
+		select {
+		case <-sigs:
+		case <-hard.Done():
+			return
+		}
+		fmt.Fprintln(s.stderr, "satchel agent: interrupting what runs")
+		kill()
+	}()
 	a, err := agent.Open(agent.Options{Config: cfg, Root: f.root, Node: f.node, FactsFile: f.factsFile,
-		Version: version(), Parallel: f.parallel, LockWait: f.lockWait, Log: log})
+		Version: version(), Parallel: f.parallel, LockWait: f.lockWait, Log: log, Hard: hard})
 	if err != nil {
 		return fail("%v", err)
 	}
 	defer a.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if !f.once {
 		if err := a.Run(ctx); err != nil {
 			return fail("%v", err)

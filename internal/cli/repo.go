@@ -214,6 +214,9 @@ Exit status 0 when published, 1 otherwise, 64 for a bad flag.`,
 			if err != nil {
 				return fail("%v", err)
 			}
+			for _, w := range pub.Warnings {
+				fmt.Fprintf(s.stderr, "satchel: warning: %s\n", w)
+			}
 			fmt.Fprintf(s.stdout, "published release %d of %s to %s: config %s, %s checked (%s)\n",
 				pub.Manifest.Version, args[0], repo, pub.Manifest.Config, plural(len(pub.Nodes), "node"), listNodes(pub.Nodes))
 			if len(healthChecks) > 0 {

@@ -31,6 +31,9 @@ type Published struct {
 	Target         string   // the target path, releases/N.json
 	Nodes          []string // the nodes the config was checked for
 	TargetsVersion int64
+	// Warnings say what went wrong without stopping the release (the delta from the
+	// previous release's config could not be built: nodes then fetch file by file).
+	Warnings []string
 }
 
 // Publish checks the config in configDir for every node it names (see Check), adds it to
@@ -84,8 +87,12 @@ func Publish(ctx context.Context, repoDir, keysDir, configDir string, opts Optio
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}
+	var warnings []string
 	if err := configDelta(ctx, repo, s, latest, id); err != nil {
-		return nil, fmt.Errorf("release: %w", err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		warnings = append(warnings, err.Error()+" (nodes will fetch the config file by file)")
 	}
 	now := time.Now
 	if opts.Now != nil {
@@ -114,7 +121,7 @@ func Publish(ctx context.Context, repoDir, keysDir, configDir string, opts Optio
 	if err := st.commit(repo, signers, t); err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}
-	return &Published{Manifest: m, Target: target, Nodes: nodes, TargetsVersion: st.targets.Signed.Version}, nil
+	return &Published{Manifest: m, Target: target, Nodes: nodes, TargetsVersion: st.targets.Signed.Version, Warnings: warnings}, nil
 }
 
 // configDelta builds the static delta from the config of release latest (if any) to the
