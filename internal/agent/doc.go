@@ -36,9 +36,18 @@
 //     by size, and the state is saved.
 //
 // A cycle that ends in an error counts towards an exponential back-off, never longer than
-// the interval. When the agent is stopped (SIGTERM), the resource in flight finishes,
-// nothing else starts, and the cycle is recorded as interrupted: a release interrupted
-// this way is applied again at the next start, not rolled back.
+// the interval. When the agent is stopped (the first SIGTERM), the resources in flight
+// finish, nothing else starts, and the cycle is recorded as interrupted: a release
+// interrupted this way is applied again at the next start, not rolled back. A second
+// SIGTERM interrupts what runs.
+//
+// An attempt at a release is recorded (State.Attempt, with the backup store's mark) before
+// its run starts, and closed once the release is good or rolled back. An agent that died
+// during an attempt (a power cut, SIGKILL after a stop that took too long) finds it open at
+// its next start: the first time, it tries the release again; the second time, it rolls it
+// back as failed (a release that reboots the machine in the middle of its run). A rollback
+// saves its plan before it changes anything, so that a death during the rollback is
+// followed by the same rollback.
 //
 // # State
 //
