@@ -222,10 +222,7 @@ func TestDamagedChunkRefused(t *testing.T) {
 // back, the failed release is not tried again, and a newer one is.
 func TestHealthCheckRollback(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t)
-	opts := f.options(f.repo)
-	f.release("1", "a\n")
-	f.cycle(opts)
+	f, opts := withRelease1(t)
 	must(t, os.WriteFile(filepath.Join(f.root, "etc/unmanaged"), []byte("keep\n"), 0o644))
 	bad := release.HealthCheck{Name: "web", Command: []string{"sh", "-c", "echo checking $SATCHEL_RELEASE; test \"$(cat \"$SATCHEL_ROOT/etc/app.conf\")\" = ok"}, Timeout: 10 * time.Second}
 	f.release("2", "broken\n", bad)
@@ -270,10 +267,7 @@ func TestHealthCheckRollback(t *testing.T) {
 // A release whose run fails (a resource fails) is rolled back as well.
 func TestFailedRunRollback(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t)
-	opts := f.options(f.repo)
-	f.release("1", "a\n")
-	f.cycle(opts)
+	f, opts := withRelease1(t)
 	f.writeConfig("2", "b\n")
 	f.addResources("fail", `  exec "fails" {
     argv    = ["false"]
@@ -315,10 +309,7 @@ func TestFirstReleaseFailingIsRetried(t *testing.T) {
 // is gone.
 func TestRollbackRestoresFilesOnlyTheFailedReleaseManaged(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t)
-	opts := f.options(f.repo)
-	f.release("1", "a\n")
-	f.cycle(opts)
+	f, opts := withRelease1(t)
 	must(t, os.WriteFile(filepath.Join(f.root, "etc/other"), []byte("original\n"), 0o640))
 	f.writeConfig("2", "b\n")
 	f.addResources("other", otherFile+`  file "cron" {
@@ -461,10 +452,7 @@ func TestDeathDuringRollbackResumes(t *testing.T) {
 // nothing else; the release is not rolled back but tried again at the next start.
 func TestInterruptedAttemptIsRetried(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t)
-	opts := f.options(f.repo)
-	f.release("1", "a\n")
-	f.cycle(opts)
+	f, opts := withRelease1(t)
 	f.writeConfig("2", "b\n")
 	started := filepath.Join(f.base, "slow-started")
 	f.addResources("slow", `  exec "slow" {

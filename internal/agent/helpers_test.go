@@ -80,6 +80,19 @@ func newFleet(t *testing.T) *fleet {
 	return f
 }
 
+// withRelease1 returns a fleet whose node has applied release 1 (app.conf "a\n") from
+// the repository directory, and the node's options.
+func withRelease1(t *testing.T) (*fleet, Options) {
+	t.Helper()
+	f := newFleet(t)
+	opts := f.options(f.repo)
+	f.release("1", "a\n")
+	if rep := f.cycle(opts); rep.Outcome != Applied {
+		t.Fatalf("release 1: %s %q", rep.Outcome, rep.Error)
+	}
+	return f, opts
+}
+
 // writeConfig writes the config repository for release label, with app.conf's content.
 func (f *fleet) writeConfig(label, app string) {
 	f.t.Helper()
