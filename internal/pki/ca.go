@@ -9,10 +9,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -35,13 +37,15 @@ type CA struct {
 	key  *ecdsa.PrivateKey
 }
 
-// Init creates a CA named name in dir (created with mode 0700 if missing). It refuses a
-// directory that holds a CA key already (ErrExists): a CA is never replaced silently, as
-// every node pins it.
+// Init creates a CA named name in dir, which must be absent or empty; its parent is
+// created (mode 0700) if missing. It refuses a directory that holds a CA key already
+// (ErrExists): a CA is never replaced, as every node pins it.
+//
+// The CA is written whole or not at all: both files are written and flushed in a staging
+// directory next to dir (named ".tmp-ca-*", safe to remove if a crash leaves one behind),
+// which is then renamed to dir. A rename onto a non-empty directory fails, so Init never
+// overwrites anything, and of two Inits racing for one directory only one wins.
 func Init(dir, name string) (*CA, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("init CA: %w", err)
-	}
 	if _, err := os.Lstat(filepath.Join(dir, keyFile)); err == nil {
 		return nil, fmt.Errorf("init CA in %s: %w", dir, ErrExists)
 	}
@@ -64,20 +68,19 @@ func Init(dir, name string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("init CA: %w", err)
 	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("init CA: %w", err)
+	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("init CA: %w", err)
 	}
-	// The key first, exclusively: two Inits racing cannot both win.
-	if err := writeNew(filepath.Join(dir, keyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return nil, fmt.Errorf("init CA: %w", err)
-	}
-	if err := writeNew(filepath.Join(dir, certFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return nil, fmt.Errorf("init CA: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("init CA: %w", err)
+	if err := writeDir(dir, map[string]fileData{
+		keyFile:  {pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600},
+		certFile: {pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644},
+	}); err != nil {
+		return nil, fmt.Errorf("init CA in %s: %w", dir, err)
 	}
 	return &CA{dir: dir, cert: cert, key: key}, nil
 }
@@ -85,14 +88,7 @@ func Init(dir, name string) (*CA, error) {
 // Load reads the CA in dir.
 func Load(dir string) (*CA, error) {
 	kp := filepath.Join(dir, keyFile)
-	info, err := os.Stat(kp)
-	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
-	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("load CA: %s has mode %04o, readable by others: run chmod 600 %s", kp, perm, kp)
-	}
-	keyPEM, err := os.ReadFile(kp)
+	keyPEM, err := readPrivate(kp)
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
@@ -162,21 +158,105 @@ func randomSerial() *big.Int {
 	return n
 }
 
-// writeNew writes a new file with data and perm, durably, refusing to replace one.
-func writeNew(p string, data []byte, perm fs.FileMode) error {
+// readPrivate reads the private file p, refusing it if its group or others have any
+// access: the mode is checked on the file opened, not on a name that may change under us.
+func readPrivate(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s has mode %04o, open to group or others: run chmod 600 %s", p, perm, p)
+	}
+	return io.ReadAll(f)
+}
+
+// fileData is the content and mode of a file writeDir writes.
+type fileData struct {
+	data []byte
+	perm fs.FileMode
+}
+
+// writeDir creates dir (mode 0700, absent or empty before) holding files, durably and
+// atomically: they are written and flushed in a staging directory beside dir, which is
+// then renamed to dir and the parent flushed. An existing dir with a CA key in it gives
+// ErrExists; one with anything else in it, an error saying so.
+func writeDir(dir string, files map[string]fileData) (err error) {
+	dir = filepath.Clean(dir)
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return err
+	}
+	stage, err := os.MkdirTemp(parent, ".tmp-ca-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(stage)
+		}
+	}()
+	if err := os.Chmod(stage, 0o700); err != nil {
+		return err
+	}
+	for name, fd := range files {
+		if err := writeSynced(filepath.Join(stage, name), fd.data, fd.perm); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(stage); err != nil {
+		return err
+	}
+	// os.Rename refuses any existing target directory, empty or not; rmdir removes only
+	// an empty one (never a file, never a CA), so an empty dir gives way to the staged one.
+	// Between the two, a rival Init may take dir: then the rename finds it not empty.
+	if err := syscall.Rmdir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return notEmpty(dir, err)
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		return notEmpty(dir, err)
+	}
+	return syncDir(parent)
+}
+
+// notEmpty explains why dir cannot become a CA directory: it holds a CA already
+// (ErrExists) or something else (err).
+func notEmpty(dir string, err error) error {
+	if _, serr := os.Lstat(filepath.Join(dir, keyFile)); serr == nil {
+		return ErrExists
+	}
+	return fmt.Errorf("%s must be absent or an empty directory: %w", dir, err)
+}
+
+// writeSynced writes a new file p with data and perm, flushed to disk.
+func writeSynced(p string, data []byte, perm fs.FileMode) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		_ = os.Remove(p)
 		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		_ = os.Remove(p)
 		return err
 	}
 	return f.Close()
+}
+
+// syncDir flushes the directory dir, so that the entries created or renamed in it survive
+// a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

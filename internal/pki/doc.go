@@ -6,9 +6,11 @@
 //
 // A CA lives in a directory of mode 0700: ca.crt (PEM) and ca.key (PEM PKCS#8, mode 0600).
 // Keys are ECDSA P-256: certificates and handshakes stay small, which counts on links
-// where every kilobyte does. Init makes a CA once and never overwrites one; Load refuses a
-// key readable by others, a key that does not match the certificate, and a certificate
-// that is not a CA.
+// where every kilobyte does. Init makes a CA once and never overwrites one: it writes both
+// files in a staging directory beside the CA directory and renames it into place, so a
+// crash leaves a whole CA or none (and a ".tmp-ca-*" directory that may be removed). Load
+// refuses a key open to group or others, a key that does not match the certificate, and a
+// certificate that is not a CA.
 //
 // A node sends a certificate signing request; SignNode checks its signature and issues a
 // client certificate for the name the server decided (enrollment), never the name the

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -50,6 +51,9 @@ func (ca *CA) SignNode(csrDER []byte, node string, validity time.Duration) ([]by
 	if err := CheckNodeName(node); err != nil {
 		return nil, err
 	}
+	if validity <= 0 {
+		return nil, fmt.Errorf("sign %s: validity %v: want a positive duration", node, validity)
+	}
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: the request is not a certificate request: %w", node, err)
@@ -77,6 +81,12 @@ func (ca *CA) SignNode(csrDER []byte, node string, validity time.Duration) ([]by
 // IssueServer issues the server's certificate, for hosts (DNS names and IP addresses),
 // with a new key.
 func (ca *CA) IssueServer(hosts []string, validity time.Duration) (tls.Certificate, error) {
+	if len(hosts) == 0 {
+		return tls.Certificate{}, errors.New("issue the server certificate: no host name or address to issue it for")
+	}
+	if validity <= 0 {
+		return tls.Certificate{}, fmt.Errorf("issue the server certificate: validity %v: want a positive duration", validity)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -91,6 +101,9 @@ func (ca *CA) IssueServer(hosts []string, validity time.Duration) (tls.Certifica
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	for _, h := range hosts {
+		if h == "" {
+			return tls.Certificate{}, errors.New("issue the server certificate: an empty host name")
+		}
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {
@@ -108,17 +121,30 @@ func (ca *CA) IssueServer(hosts []string, validity time.Duration) (tls.Certifica
 	return tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
 }
 
-// NodeName returns the node name a node certificate carries (its URI SAN).
+// NodeName returns the node name a node certificate carries: its one URI SAN
+// "satchel-node:NAME". The CommonName is not read: it is for people. A certificate with no
+// such URI, with two, or with a malformed name is an error.
 func NodeName(cert *x509.Certificate) (string, error) {
+	name := ""
 	for _, u := range cert.URIs {
-		if u.Scheme == nodeURIScheme {
-			if err := CheckNodeName(u.Opaque); err != nil {
-				return "", fmt.Errorf("certificate %s: %w", cert.Subject.CommonName, err)
-			}
-			return u.Opaque, nil
+		if u.Scheme != nodeURIScheme {
+			continue
 		}
+		if name != "" {
+			return "", fmt.Errorf("certificate %q names more than one node", cert.Subject.CommonName)
+		}
+		if err := CheckNodeName(u.Opaque); err != nil {
+			return "", fmt.Errorf("certificate %q: %w", cert.Subject.CommonName, err)
+		}
+		if u.String() != nodeURIScheme+":"+u.Opaque {
+			return "", fmt.Errorf("certificate %q: malformed node URI %q", cert.Subject.CommonName, u.String())
+		}
+		name = u.Opaque
 	}
-	return "", fmt.Errorf("certificate %q names no node (no %s: URI)", cert.Subject.CommonName, nodeURIScheme)
+	if name == "" {
+		return "", fmt.Errorf("certificate %q names no node (no %s: URI)", cert.Subject.CommonName, nodeURIScheme)
+	}
+	return name, nil
 }
 
 // VerifyNode checks that cert chains to ca, is for client authentication and is valid at

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -156,6 +157,7 @@ func TestMutualTLS(t *testing.T) {
 		_, _ = io.WriteString(w, "hello "+name)
 	}))
 	srv.TLS = ca.ServerConfig(srvCert)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes below are expected
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	get := func(cfg *tls.Config) (string, error) {
