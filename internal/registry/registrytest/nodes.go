@@ -1,0 +1,194 @@
+package registrytest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/satchelcm/satchel/internal/registry"
+)
+
+func testPutPendingNode(t *testing.T, s registry.Store) {
+	n := node("web1", "key1", "m1")
+	// A request's state and serial are not the caller's to set.
+	req := n
+	req.State, req.CertSerial = registry.Approved, "42"
+	put(t, s, req)
+	checkNode(t, get(t, s, "web1"), n)
+}
+
+func testPutPendingNodeSameKey(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "key1", "m1"))
+	if err := s.SetNodeState(ctx, "web1", registry.Approved, "42"); err != nil {
+		t.Fatal(err)
+	}
+	again := node("web1", "key1", "m2")
+	again.Facts = []byte(`{"hostname":"web1","memory":1}`)
+	again.Enrolled, again.LastSeen = at(10), at(10)
+	again.TokenLabel = "other"
+	if err := s.PutPendingNode(ctx, again); err != nil {
+		t.Fatalf("the same key again: %v", err)
+	}
+	// Facts, machine ID and last seen refreshed; state, serial, enrollment time and label kept.
+	want := node("web1", "key1", "m2")
+	want.State, want.CertSerial = registry.Approved, "42"
+	want.Facts, want.LastSeen = again.Facts, at(10)
+	checkNode(t, get(t, s, "web1"), want)
+}
+
+func testPutPendingNodeOtherKey(t *testing.T, s registry.Store) {
+	n := node("web1", "key1", "m1")
+	put(t, s, n)
+	err := s.PutPendingNode(context.Background(), node("web1", "key2", "m1"))
+	wantErr(t, "another key", err, registry.ErrExists)
+	checkNode(t, get(t, s, "web1"), n)
+}
+
+func testPutPendingNodeIncomplete(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	if err := s.PutPendingNode(ctx, node("", "key1", "m1")); err == nil {
+		t.Error("a node without a name was stored")
+	}
+	if err := s.PutPendingNode(ctx, node("web1", "", "m1")); err == nil {
+		t.Error("a node without a key was stored")
+	}
+	if nodes, err := s.ListNodes(ctx); err != nil || len(nodes) != 0 {
+		t.Errorf("ListNodes = %v, %v; want none", names(nodes), err)
+	}
+}
+
+func testGetNodeNotFound(t *testing.T, s registry.Store) {
+	_, err := s.GetNode(context.Background(), "web1")
+	wantErr(t, "GetNode of no node", err, registry.ErrNotFound)
+}
+
+func testListNodesByName(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	nodes, err := s.ListNodes(ctx)
+	if err != nil || len(nodes) != 0 {
+		t.Fatalf("empty store: ListNodes = %v, %v", names(nodes), err)
+	}
+	put(t, s, node("db2", "k1", ""), node("web1", "k2", ""), node("app", "k3", ""), node("db10", "k4", ""))
+	nodes, err = s.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"app", "db10", "db2", "web1"}; !equal(names(nodes), want) {
+		t.Errorf("ListNodes = %v, want %v", names(nodes), want)
+	}
+	checkNode(t, nodes[0], node("app", "k3", ""))
+}
+
+func testSetNodeState(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "key1", "m1"))
+	want := node("web1", "key1", "m1")
+
+	if err := s.SetNodeState(ctx, "web1", registry.Approved, "1f"); err != nil {
+		t.Fatal(err)
+	}
+	want.State, want.CertSerial = registry.Approved, "1f"
+	checkNode(t, get(t, s, "web1"), want)
+
+	// Revoking without a serial keeps the revoked one on record.
+	if err := s.SetNodeState(ctx, "web1", registry.Revoked, ""); err != nil {
+		t.Fatal(err)
+	}
+	want.State = registry.Revoked
+	checkNode(t, get(t, s, "web1"), want)
+
+	// Re-approval with a new certificate.
+	if err := s.SetNodeState(ctx, "web1", registry.Approved, "20"); err != nil {
+		t.Fatal(err)
+	}
+	want.State, want.CertSerial = registry.Approved, "20"
+	checkNode(t, get(t, s, "web1"), want)
+
+	wantErr(t, "SetNodeState of no node", s.SetNodeState(ctx, "web2", registry.Approved, "21"), registry.ErrNotFound)
+	if err := s.SetNodeState(ctx, "web1", "lost", ""); err == nil {
+		t.Error("SetNodeState accepted state \"lost\"")
+	}
+	checkNode(t, get(t, s, "web1"), want)
+}
+
+func testFindByMachineID(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web2", "k1", "clone"), node("solo", "k2", "m2"), node("web1", "k3", "clone"),
+		node("nomid1", "k4", ""), node("nomid2", "k5", ""))
+	for _, tc := range []struct {
+		machineID string
+		want      []string
+	}{
+		{"clone", []string{"web1", "web2"}},
+		{"m2", []string{"solo"}},
+		{"unknown", nil},
+		{"", nil}, // nodes without a machine ID are not clones of each other
+	} {
+		nodes, err := s.FindByMachineID(ctx, tc.machineID)
+		if err != nil {
+			t.Fatalf("FindByMachineID(%q): %v", tc.machineID, err)
+		}
+		if !equal(names(nodes), tc.want) {
+			t.Errorf("FindByMachineID(%q) = %v, want %v", tc.machineID, names(nodes), tc.want)
+		}
+	}
+	nodes, _ := s.FindByMachineID(ctx, "m2")
+	if len(nodes) == 1 {
+		checkNode(t, nodes[0], node("solo", "k2", "m2"))
+	}
+}
+
+func testForgetNode(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "key1", "m1"), node("web2", "key2", "m2"))
+	for _, name := range []string{"web1", "web2"} {
+		if _, err := s.PutReport(ctx, report(name, "r1", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.ForgetNode(ctx, "web1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.GetNode(ctx, "web1")
+	wantErr(t, "GetNode of a forgotten node", err, registry.ErrNotFound)
+	_, err = s.ListReports(ctx, "web1", 0)
+	wantErr(t, "ListReports of a forgotten node", err, registry.ErrNotFound)
+	wantErr(t, "ForgetNode twice", s.ForgetNode(ctx, "web1"), registry.ErrNotFound)
+
+	// The other node and its reports are untouched.
+	checkNode(t, get(t, s, "web2"), node("web2", "key2", "m2"))
+	if reports, err := s.ListReports(ctx, "web2", 0); err != nil || len(reports) != 1 {
+		t.Errorf("ListReports(web2) = %d reports, %v; want 1", len(reports), err)
+	}
+
+	// A forgotten name enrolls afresh, with another key (an operator's re-key), and its
+	// old reports do not come back.
+	n := node("web1", "key9", "m1")
+	n.Enrolled, n.LastSeen = at(5), at(5)
+	put(t, s, n)
+	checkNode(t, get(t, s, "web1"), n)
+	if reports, err := s.ListReports(ctx, "web1", 0); err != nil || len(reports) != 0 {
+		t.Errorf("ListReports of a re-enrolled node = %d reports, %v; want 0", len(reports), err)
+	}
+}
+
+func testTouchNode(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "key1", "m1"))
+	want := node("web1", "key1", "m1")
+
+	// Without facts: only the time.
+	if err := s.TouchNode(ctx, "web1", at(1), nil); err != nil {
+		t.Fatal(err)
+	}
+	want.LastSeen = at(1)
+	checkNode(t, get(t, s, "web1"), want)
+
+	if err := s.TouchNode(ctx, "web1", at(2), []byte(`{"load":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	want.LastSeen, want.Facts = at(2), []byte(`{"load":1}`)
+	checkNode(t, get(t, s, "web1"), want)
+
+	wantErr(t, "TouchNode of no node", s.TouchNode(ctx, "web2", at(3), nil), registry.ErrNotFound)
+}

@@ -1,0 +1,29 @@
+package registry
+
+import (
+	"fmt"
+	"time"
+)
+
+// Report is one run report a node uploaded.
+type Report struct {
+	Node string
+	// ID is the name the agent gave the report when it spooled it, unique per node: the
+	// key that makes uploads idempotent.
+	ID       string
+	Received time.Time
+	Outcome  string
+	Release  uint64
+	Body     []byte // JSON
+}
+
+// Check reports what is missing from a report about to be stored.
+func (r Report) Check() error {
+	if r.Node == "" {
+		return fmt.Errorf("report %q names no node", r.ID)
+	}
+	if r.ID == "" {
+		return fmt.Errorf("report from %q has no ID", r.Node)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/satchelcm/satchel/internal/registry"
+)
+
+const nodeColumns = `name, state, key_fingerprint, machine_id, enrolled, last_seen, facts, cert_serial, token_label`
+
+// PutPendingNode records an enrollment request.
+func (s *Store) PutPendingNode(ctx context.Context, n registry.Node) error {
+	op := fmt.Sprintf("put pending node %q", n.Name)
+	if err := n.Check(); err != nil {
+		return s.errorf(op, err)
+	}
+	return s.write(ctx, op, func(tx *sql.Tx) error {
+		var key string
+		err := tx.QueryRowContext(ctx, `SELECT key_fingerprint FROM nodes WHERE name = ?`, n.Name).Scan(&key)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx, `INSERT INTO nodes (`+nodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?)`,
+				n.Name, registry.Pending, n.KeyFingerprint, n.MachineID, micros(n.Enrolled), micros(n.LastSeen), n.Facts, n.TokenLabel)
+			return err
+		case err != nil:
+			return err
+		case key != n.KeyFingerprint:
+			return fmt.Errorf("enrolled with another key: %w", registry.ErrExists)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE nodes SET facts = ?, machine_id = ?, last_seen = ? WHERE name = ?`,
+			n.Facts, n.MachineID, micros(n.LastSeen), n.Name)
+		return err
+	})
+}
+
+// GetNode returns a node.
+func (s *Store) GetNode(ctx context.Context, name string) (registry.Node, error) {
+	nodes, err := s.queryNodes(ctx, `WHERE name = ?`, name)
+	if err == nil && len(nodes) == 0 {
+		err = registry.ErrNotFound
+	}
+	if err != nil {
+		return registry.Node{}, s.errorf(fmt.Sprintf("get node %q", name), err)
+	}
+	return nodes[0], nil
+}
+
+// ListNodes returns every node by name.
+func (s *Store) ListNodes(ctx context.Context) ([]registry.Node, error) {
+	nodes, err := s.queryNodes(ctx, ``)
+	if err != nil {
+		return nil, s.errorf("list nodes", err)
+	}
+	return nodes, nil
+}
+
+// FindByMachineID returns the nodes with that machine ID.
+func (s *Store) FindByMachineID(ctx context.Context, machineID string) ([]registry.Node, error) {
+	if machineID == "" {
+		return nil, nil
+	}
+	nodes, err := s.queryNodes(ctx, `WHERE machine_id = ?`, machineID)
+	if err != nil {
+		return nil, s.errorf(fmt.Sprintf("find nodes by machine ID %q", machineID), err)
+	}
+	return nodes, nil
+}
+
+// SetNodeState approves or revokes a node.
+func (s *Store) SetNodeState(ctx context.Context, name string, state registry.NodeState, certSerial string) error {
+	op := fmt.Sprintf("set node %q %s", name, state)
+	if !state.Valid() {
+		return s.errorf(op, fmt.Errorf("no such state %q", state))
+	}
+	return s.write(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE nodes SET state = ?, cert_serial = CASE WHEN ? = '' THEN cert_serial ELSE ? END WHERE name = ?`,
+			state, certSerial, certSerial, name)
+		return oneRow(res, err)
+	})
+}
+
+// ForgetNode removes a node and its reports.
+func (s *Store) ForgetNode(ctx context.Context, name string) error {
+	return s.write(ctx, fmt.Sprintf("forget node %q", name), func(tx *sql.Tx) error {
+		return oneRow(tx.ExecContext(ctx, `DELETE FROM nodes WHERE name = ?`, name))
+	})
+}
+
+// TouchNode records that a node was seen, with its facts if not nil.
+func (s *Store) TouchNode(ctx context.Context, name string, seen time.Time, facts []byte) error {
+	return s.write(ctx, fmt.Sprintf("touch node %q", name), func(tx *sql.Tx) error {
+		return oneRow(tx.ExecContext(ctx, `UPDATE nodes SET last_seen = ?, facts = CASE WHEN ? THEN ? ELSE facts END WHERE name = ?`,
+			micros(seen), facts != nil, facts, name))
+	})
+}
+
+// queryNodes returns the nodes matching where, by name.
+func (s *Store) queryNodes(ctx context.Context, where string, args ...any) ([]registry.Node, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+nodeColumns+` FROM nodes `+where+` ORDER BY name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }() // rows.Err reports what matters
+	var nodes []registry.Node
+	for rows.Next() {
+		var n registry.Node
+		var enrolled, seen int64
+		if err := rows.Scan(&n.Name, &n.State, &n.KeyFingerprint, &n.MachineID, &enrolled, &seen, &n.Facts, &n.CertSerial, &n.TokenLabel); err != nil {
+			return nil, err
+		}
+		n.Enrolled, n.LastSeen = fromMicros(enrolled), fromMicros(seen)
+		nodes = append(nodes, n)
+	}
+	return nodes, rows.Err()
+}
+
+// oneRow turns an update that touched no row into ErrNotFound.
+func oneRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return registry.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package registry
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the server's state. Implementations are safe for concurrent use, and pass
+// registrytest.Run. Every error for a missing node or token matches ErrNotFound.
+type Store interface {
+	// PutPendingNode records an enrollment request. A new name is stored as Pending, with
+	// no certificate serial, whatever n.State and n.CertSerial say. The same name with the
+	// same key fingerprint again refreshes Facts, MachineID and LastSeen and keeps the
+	// rest, state included. The same name with another key is ErrExists.
+	PutPendingNode(ctx context.Context, n Node) error
+	// GetNode returns the node by that name, or ErrNotFound.
+	GetNode(ctx context.Context, name string) (Node, error)
+	// ListNodes returns every node, by name.
+	ListNodes(ctx context.Context) ([]Node, error)
+	// SetNodeState approves or revokes a node. A non-empty certSerial replaces the
+	// stored one; an empty one keeps it (a revocation keeps the revoked serial on record).
+	SetNodeState(ctx context.Context, name string, s NodeState, certSerial string) error
+	// FindByMachineID returns the nodes reporting that machine ID, by name. An empty
+	// machine ID matches nothing.
+	FindByMachineID(ctx context.Context, machineID string) ([]Node, error)
+	// ForgetNode removes a node and its reports, or returns ErrNotFound.
+	ForgetNode(ctx context.Context, name string) error
+	// TouchNode sets the node's last-seen time and, if facts is not nil, its facts.
+	TouchNode(ctx context.Context, name string, seen time.Time, facts []byte) error
+
+	// CreateToken stores a new token under TokenHash(t.ID); ErrExists if that ID exists.
+	CreateToken(ctx context.Context, t Token) error
+	// UseToken spends one use of the token with that ID at now and returns it as it is
+	// after the use. A revoked, expired, used-up or unknown token is a *TokenError (which
+	// matches ErrTokenInvalid) and changes nothing. Concurrent uses never exceed the count.
+	UseToken(ctx context.Context, id string, now time.Time) (Token, error)
+	// ListTokens returns every token, revoked and used-up ones included, by creation time
+	// then hash. Their IDs are empty.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken revokes the token with that hash (Token.Hash), or returns ErrNotFound.
+	// Revoking a revoked token is not an error.
+	RevokeToken(ctx context.Context, hash string) error
+
+	// PutReport stores a report unless one with the same (Node, ID) is stored already: a
+	// replay returns stored=false and changes nothing. The node must exist (ErrNotFound).
+	PutReport(ctx context.Context, r Report) (stored bool, err error)
+	// ListReports returns the node's newest reports first (by Received, then by the order
+	// they were stored), at most limit of them if limit > 0. ErrNotFound if there is no
+	// such node.
+	ListReports(ctx context.Context, node string, limit int) ([]Report, error)
+
+	// Close releases the store. Nothing may be called after it.
+	Close() error
+}
