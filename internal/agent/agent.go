@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/satchelcm/satchel/internal/backup"
 	"github.com/satchelcm/satchel/internal/catcache"
 	"github.com/satchelcm/satchel/internal/engine"
@@ -64,7 +62,7 @@ type Agent struct {
 	opts     Options
 	state    string // the state directory, absolute
 	rootDir  string // what runs converge, absolute
-	lock     *os.File
+	lock     *engine.Lock
 	store    *store.Store
 	backups  *backup.Store
 	spool    *spool.Spool
@@ -127,7 +125,7 @@ func Open(opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: opts, state: state, rootDir: rootDir, catalogs: catcache.Open(filepath.Join(state, catalogsDirName)),
 		http: release.NewHTTPClient()}
-	if a.lock, err = lockFile(filepath.Join(state, agentLockName)); err != nil {
+	if a.lock, err = lockAgent(state); err != nil {
 		return nil, err
 	}
 	if err := a.open(); err != nil {
@@ -181,7 +179,7 @@ func (a *Agent) initTrust() error {
 // Close releases the state directory.
 func (a *Agent) Close() {
 	if a.lock != nil {
-		_ = a.lock.Close()
+		_ = a.lock.Release()
 		a.lock = nil
 	}
 }
@@ -198,26 +196,17 @@ func (a *Agent) logf(format string, args ...any) {
 // which holds the lock until it execs, to exec.
 const lockWait = 3 * time.Second
 
-// lockFile takes an exclusive lock on p for the life of the returned file.
-func lockFile(p string) (*os.File, error) {
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+// lockAgent takes the agent lock of the state directory for the life of the agent
+// (engine.AcquireLock, waiting up to lockWait).
+func lockAgent(state string) (*engine.Lock, error) {
+	l, err := engine.AcquireLock(filepath.Join(state, agentLockName), lockWait)
+	if errors.Is(err, engine.ErrLocked) {
+		return nil, fmt.Errorf("agent: another agent is running with the state directory %s", state)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	deadline := time.Now().Add(lockWait)
-	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	for errors.Is(err, unix.EWOULDBLOCK) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-	}
-	if err != nil {
-		_ = f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("agent: another agent is running with the state directory %s", filepath.Dir(p))
-		}
-		return nil, fmt.Errorf("agent: lock %s: %w", p, err)
-	}
-	return f, nil
+	return l, nil
 }
 
 // isURL reports whether a repository is given as an http(s) URL (else it is a directory).
