@@ -16,7 +16,16 @@ func Fingerprint(der []byte) string {
 // digits ("3f2a-91c0-…"): short enough for an operator to compare on two screens, long
 // enough (128 bits) that a forged key cannot match it.
 func ShortFingerprint(der []byte) string {
-	full := Fingerprint(der)[:32]
+	return Shorten(Fingerprint(der))
+}
+
+// Shorten returns the short form (ShortFingerprint) of a fingerprint in hex (Fingerprint).
+// A string shorter than 32 characters is returned as it is.
+func Shorten(fingerprint string) string {
+	if len(fingerprint) < 32 {
+		return fingerprint
+	}
+	full := fingerprint[:32]
 	groups := make([]string, 0, 8)
 	for i := 0; i < len(full); i += 4 {
 		groups = append(groups, full[i:i+4])

@@ -35,6 +35,9 @@ type Node struct {
 	Facts          []byte // JSON, as the node reported it
 	CertSerial     string // the serial of the certificate issued at approval
 	TokenLabel     string // the label of the token it enrolled with, if any
+	// Recipient is the node's age X25519 recipient ("age1…"): what its secrets are
+	// encrypted to. "" if the node sent none.
+	Recipient string
 }
 
 // Check reports what is missing from an enrollment request.

@@ -10,7 +10,7 @@ import (
 type Store interface {
 	// PutPendingNode records an enrollment request. A new name is stored as Pending, with
 	// no certificate serial, whatever n.State and n.CertSerial say. The same name with the
-	// same key fingerprint again refreshes Facts, MachineID and LastSeen and keeps the
+	// same key fingerprint again refreshes Facts, MachineID, Recipient and LastSeen and keeps the
 	// rest, state included. The same name with another key is ErrExists.
 	PutPendingNode(ctx context.Context, n Node) error
 	// GetNode returns the node by that name, or ErrNotFound.
@@ -23,6 +23,9 @@ type Store interface {
 	// FindByMachineID returns the nodes reporting that machine ID, by name. An empty
 	// machine ID matches nothing.
 	FindByMachineID(ctx context.Context, machineID string) ([]Node, error)
+	// FindByKeyFingerprint returns the nodes whose key has that fingerprint, by name. An
+	// empty fingerprint matches nothing.
+	FindByKeyFingerprint(ctx context.Context, fingerprint string) ([]Node, error)
 	// ForgetNode removes a node and its reports, or returns ErrNotFound.
 	ForgetNode(ctx context.Context, name string) error
 	// TouchNode sets the node's last-seen time and, if facts is not nil, its facts.

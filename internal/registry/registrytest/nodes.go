@@ -26,11 +26,14 @@ func testPutPendingNodeSameKey(t *testing.T, s registry.Store) {
 	again.Facts = []byte(`{"hostname":"web1","memory":1}`)
 	again.Enrolled, again.LastSeen = at(10), at(10)
 	again.TokenLabel = "other"
+	again.Recipient = "age1new"
 	if err := s.PutPendingNode(ctx, again); err != nil {
 		t.Fatalf("the same key again: %v", err)
 	}
-	// Facts, machine ID and last seen refreshed; state, serial, enrollment time and label kept.
+	// Facts, machine ID, recipient and last seen refreshed; state, serial, enrollment time
+	// and label kept.
 	want := node("web1", "key1", "m2")
+	want.Recipient = "age1new"
 	want.State, want.CertSerial = registry.Approved, "42"
 	want.Facts, want.LastSeen = again.Facts, at(10)
 	checkNode(t, get(t, s, "web1"), want)
@@ -133,6 +136,34 @@ func testFindByMachineID(t *testing.T, s registry.Store) {
 		}
 	}
 	nodes, _ := s.FindByMachineID(ctx, "m2")
+	if len(nodes) == 1 {
+		checkNode(t, nodes[0], node("solo", "k2", "m2"))
+	}
+}
+
+func testFindByKeyFingerprint(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "k1", "m1"), node("solo", "k2", "m2"))
+	// The store does not refuse a key two names share: the server decides what that means.
+	put(t, s, node("web2", "k1", "m3"))
+	for _, tc := range []struct {
+		key  string
+		want []string
+	}{
+		{"k1", []string{"web1", "web2"}},
+		{"k2", []string{"solo"}},
+		{"unknown", nil},
+		{"", nil},
+	} {
+		nodes, err := s.FindByKeyFingerprint(ctx, tc.key)
+		if err != nil {
+			t.Fatalf("FindByKeyFingerprint(%q): %v", tc.key, err)
+		}
+		if !equal(names(nodes), tc.want) {
+			t.Errorf("FindByKeyFingerprint(%q) = %v, want %v", tc.key, names(nodes), tc.want)
+		}
+	}
+	nodes, _ := s.FindByKeyFingerprint(ctx, "k2")
 	if len(nodes) == 1 {
 		checkNode(t, nodes[0], node("solo", "k2", "m2"))
 	}

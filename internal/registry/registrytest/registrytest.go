@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ListNodesByName", testListNodesByName},
 		{"SetNodeState", testSetNodeState},
 		{"FindByMachineID", testFindByMachineID},
+		{"FindByKeyFingerprint", testFindByKeyFingerprint},
 		{"ForgetNode", testForgetNode},
 		{"TouchNode", testTouchNode},
 		{"CreateToken", testCreateToken},
@@ -65,6 +66,7 @@ func node(name, key, machineID string) registry.Node {
 		LastSeen:       t0,
 		Facts:          []byte(`{"hostname":"` + name + `"}`),
 		TokenLabel:     "batch 3",
+		Recipient:      "age1" + name,
 	}
 }
 
@@ -91,14 +93,15 @@ func checkNode(t *testing.T, got, want registry.Node) {
 	t.Helper()
 	if got.Name != want.Name || got.State != want.State || got.KeyFingerprint != want.KeyFingerprint ||
 		got.MachineID != want.MachineID || !got.Enrolled.Equal(want.Enrolled) || !got.LastSeen.Equal(want.LastSeen) ||
-		!bytes.Equal(got.Facts, want.Facts) || got.CertSerial != want.CertSerial || got.TokenLabel != want.TokenLabel {
+		!bytes.Equal(got.Facts, want.Facts) || got.CertSerial != want.CertSerial || got.TokenLabel != want.TokenLabel ||
+		got.Recipient != want.Recipient {
 		t.Errorf("node:\n got %+v\nwant %+v", show(got), show(want))
 	}
 }
 
 func show(n registry.Node) string {
-	return fmt.Sprintf("{%s %s key=%s machine=%s enrolled=%s seen=%s facts=%s serial=%s label=%s}",
-		n.Name, n.State, n.KeyFingerprint, n.MachineID, n.Enrolled.UTC(), n.LastSeen.UTC(), n.Facts, n.CertSerial, n.TokenLabel)
+	return fmt.Sprintf("{%s %s key=%s machine=%s enrolled=%s seen=%s facts=%s serial=%s label=%s recipient=%s}",
+		n.Name, n.State, n.KeyFingerprint, n.MachineID, n.Enrolled.UTC(), n.LastSeen.UTC(), n.Facts, n.CertSerial, n.TokenLabel, n.Recipient)
 }
 
 func names(nodes []registry.Node) []string {

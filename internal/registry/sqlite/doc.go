@@ -21,10 +21,11 @@
 //
 // Table schema_version records the schema's version; [Open] applies the migrations the
 // file has not had yet, each in the transaction that records it, and refuses a file whose
-// version is newer than this program knows. There is one version now:
+// version is newer than this program knows. Version 2 (the second migration added
+// recipient and the index on key_fingerprint):
 //
 //	nodes    (name PK, state, key_fingerprint, machine_id, enrolled, last_seen, facts,
-//	          cert_serial, token_label)                 index on machine_id
+//	          cert_serial, token_label, recipient)      indexes on machine_id, key_fingerprint
 //	tokens   (hash PK, label, uses_left, expires, created, revoked)
 //	reports  (seq PK, node → nodes ON DELETE CASCADE, id, received, outcome, release,
 //	          body, UNIQUE (node, id))                  index on (node, received, seq)

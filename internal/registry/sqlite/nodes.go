@@ -10,7 +10,7 @@ import (
 	"github.com/satchelcm/satchel/internal/registry"
 )
 
-const nodeColumns = `name, state, key_fingerprint, machine_id, enrolled, last_seen, facts, cert_serial, token_label`
+const nodeColumns = `name, state, key_fingerprint, machine_id, enrolled, last_seen, facts, cert_serial, token_label, recipient`
 
 // PutPendingNode records an enrollment request.
 func (s *Store) PutPendingNode(ctx context.Context, n registry.Node) error {
@@ -23,16 +23,16 @@ func (s *Store) PutPendingNode(ctx context.Context, n registry.Node) error {
 		err := tx.QueryRowContext(ctx, `SELECT key_fingerprint FROM nodes WHERE name = ?`, n.Name).Scan(&key)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, `INSERT INTO nodes (`+nodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?)`,
-				n.Name, registry.Pending, n.KeyFingerprint, n.MachineID, micros(n.Enrolled), micros(n.LastSeen), n.Facts, n.TokenLabel)
+			_, err = tx.ExecContext(ctx, `INSERT INTO nodes (`+nodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)`,
+				n.Name, registry.Pending, n.KeyFingerprint, n.MachineID, micros(n.Enrolled), micros(n.LastSeen), n.Facts, n.TokenLabel, n.Recipient)
 			return err
 		case err != nil:
 			return err
 		case key != n.KeyFingerprint:
 			return fmt.Errorf("enrolled with another key: %w", registry.ErrExists)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE nodes SET facts = ?, machine_id = ?, last_seen = ? WHERE name = ?`,
-			n.Facts, n.MachineID, micros(n.LastSeen), n.Name)
+		_, err = tx.ExecContext(ctx, `UPDATE nodes SET facts = ?, machine_id = ?, recipient = ?, last_seen = ? WHERE name = ?`,
+			n.Facts, n.MachineID, n.Recipient, micros(n.LastSeen), n.Name)
 		return err
 	})
 }
@@ -66,6 +66,18 @@ func (s *Store) FindByMachineID(ctx context.Context, machineID string) ([]regist
 	nodes, err := s.queryNodes(ctx, `WHERE machine_id = ?`, machineID)
 	if err != nil {
 		return nil, s.errorf(fmt.Sprintf("find nodes by machine ID %q", machineID), err)
+	}
+	return nodes, nil
+}
+
+// FindByKeyFingerprint returns the nodes whose key has that fingerprint.
+func (s *Store) FindByKeyFingerprint(ctx context.Context, fingerprint string) ([]registry.Node, error) {
+	if fingerprint == "" {
+		return nil, nil
+	}
+	nodes, err := s.queryNodes(ctx, `WHERE key_fingerprint = ?`, fingerprint)
+	if err != nil {
+		return nil, s.errorf(fmt.Sprintf("find nodes by key %q", fingerprint), err)
 	}
 	return nodes, nil
 }
@@ -109,7 +121,7 @@ func (s *Store) queryNodes(ctx context.Context, where string, args ...any) ([]re
 	for rows.Next() {
 		var n registry.Node
 		var enrolled, seen int64
-		if err := rows.Scan(&n.Name, &n.State, &n.KeyFingerprint, &n.MachineID, &enrolled, &seen, &n.Facts, &n.CertSerial, &n.TokenLabel); err != nil {
+		if err := rows.Scan(&n.Name, &n.State, &n.KeyFingerprint, &n.MachineID, &enrolled, &seen, &n.Facts, &n.CertSerial, &n.TokenLabel, &n.Recipient); err != nil {
 			return nil, err
 		}
 		n.Enrolled, n.LastSeen = fromMicros(enrolled), fromMicros(seen)

@@ -41,6 +41,9 @@ var migrations = []string{
 		UNIQUE (node, id)
 	) STRICT;
 	CREATE INDEX reports_newest ON reports (node, received DESC, seq DESC);`,
+	// 2: the node's age recipient; nodes found by key.
+	`ALTER TABLE nodes ADD COLUMN recipient TEXT NOT NULL DEFAULT '';
+	CREATE INDEX nodes_key_fingerprint ON nodes (key_fingerprint);`,
 }
 
 // migrate brings the schema to the latest version, in one transaction.

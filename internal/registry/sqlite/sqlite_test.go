@@ -159,7 +159,7 @@ func TestDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 			return data
-		}, "schema version 99 is newer than this program's 1"},
+		}, "schema version 99 is newer than this program's 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".db")

@@ -1,0 +1,182 @@
+// Package api is the wire contract between satchel server and its clients: the agents
+// (enrollment, node endpoints) and the operator's commands (admin endpoints). It holds the
+// paths, the JSON bodies and the error codes, and nothing else, so that the server and
+// every client are compiled against one definition.
+//
+// # Three kinds of caller
+//
+// The server listens on one HTTPS port, its certificate issued by its own CA, which
+// clients pin by fingerprint:
+//
+//   - Enrollment (PathEnroll) needs no client certificate: a machine that has none yet
+//     sends a certificate request, proving it holds the key, and a bootstrap token if it
+//     has one.
+//   - Node endpoints (under PathNode) need a client certificate issued by the server's CA,
+//     for a node that is approved now, with the key on record: revocation is a look-up on
+//     every request, not a list that can expire.
+//   - Admin endpoints (under PathAdmin) need the admin credential as a bearer token.
+//
+// Errors are an Error body with a stable Code, so that clients branch on codes, not on
+// messages, and show the message to the user.
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Paths of the server's endpoints.
+const (
+	// PathEnroll: POST EnrollRequest → EnrollResponse. 200 with a certificate when the node
+	// is approved (by a token or an operator), 202 while it waits for an operator.
+	PathEnroll = "/v1/enroll"
+
+	// PathNode prefixes the node endpoints (mutual TLS).
+	PathNode = "/v1/node/"
+	// PathRepo: GET, the release repository exactly as a static mirror serves it
+	// (metadata/, targets/, store/), with Range and conditional requests.
+	PathRepo = "/v1/node/repo/"
+	// PathFacts: PUT the node's facts (a JSON object) → 204.
+	PathFacts = "/v1/node/facts"
+	// PathReports: POST ReportUpload → ReportReceipt. Idempotent by (node, ID).
+	PathReports = "/v1/node/reports"
+	// PathRenew: POST RenewRequest → EnrollResponse with a new certificate for the same key.
+	PathRenew = "/v1/node/renew"
+
+	// PathAdmin prefixes the admin endpoints (bearer admin credential).
+	PathAdmin = "/v1/admin/"
+	// PathAdminNodes: GET → []Node. PathAdminNodes + "/NAME": GET → Node, DELETE (forget).
+	// + "/NAME/approve", "/NAME/revoke": POST → Node. + "/NAME/reports?limit=N": GET →
+	// []Report, newest first.
+	PathAdminNodes = "/v1/admin/nodes"
+	// PathAdminTokens: GET → []Token, POST TokenRequest → Token (with its ID, shown once).
+	// + "/HASH/revoke": POST → 204.
+	PathAdminTokens = "/v1/admin/tokens"
+)
+
+// Limits on request bodies; a larger body is refused with 413 and CodeTooLarge.
+const (
+	MaxEnrollBytes = 1 << 20
+	MaxFactsBytes  = 1 << 20
+	MaxReportBytes = 16 << 20
+	MaxAdminBytes  = 64 << 10
+)
+
+// Error codes.
+const (
+	CodeBadRequest   = "bad_request"
+	CodeTooLarge     = "too_large"
+	CodeUnauthorized = "unauthorized" // no or a wrong credential or certificate
+	CodeRevoked      = "revoked"      // the node's certificate is no longer accepted
+	CodeNotFound     = "not_found"
+	CodeTokenInvalid = "token_invalid"
+	CodeNameTaken    = "name_taken" // the name is enrolled with another key
+	CodeClone        = "clone"      // the machine ID or key is another node's
+	CodeInternal     = "internal"
+)
+
+// Error is the body of every error response.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"error"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Node states, as the registry keeps them.
+const (
+	StatePending  = "pending"
+	StateApproved = "approved"
+	StateRevoked  = "revoked"
+)
+
+// EnrollRequest asks for a certificate for a node.
+type EnrollRequest struct {
+	Name string `json:"name"`
+	// CSR is a PKCS#10 certificate request (DER) signed by the node's TLS key.
+	CSR []byte `json:"csr"`
+	// Recipient is the node's age X25519 recipient, to which its secrets are encrypted.
+	Recipient string `json:"recipient"`
+	// MachineID is /etc/machine-id: two machines with one ID are clones of an image.
+	MachineID string          `json:"machine_id,omitempty"`
+	Facts     json.RawMessage `json:"facts,omitempty"`
+	// Token is a bootstrap token; without one the node waits for an operator.
+	Token string `json:"token,omitempty"`
+}
+
+// EnrollResponse answers an enrollment or a renewal.
+type EnrollResponse struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Fingerprint is the short fingerprint of the node's key, which the operator compares
+	// with the one the node prints before approving it.
+	Fingerprint string `json:"fingerprint"`
+	// Certificate is the node's certificate (DER), once it is approved.
+	Certificate []byte `json:"certificate,omitempty"`
+	// Trust is the release repository's root.json, for a node that has no trust yet.
+	Trust json.RawMessage `json:"trust,omitempty"`
+}
+
+// RenewRequest asks for a new certificate before the current one expires.
+type RenewRequest struct {
+	// CSR is signed by the same key the current certificate is for.
+	CSR []byte `json:"csr"`
+}
+
+// ReportUpload is one run report from a node's spool.
+type ReportUpload struct {
+	// ID is the report's spool entry name, unique per node: a retry carries the same ID.
+	ID      string          `json:"id"`
+	Outcome string          `json:"outcome"`
+	Release uint64          `json:"release"`
+	Body    json.RawMessage `json:"body"`
+}
+
+// ReportReceipt says whether the upload stored the report (false: it had been stored
+// before, by an earlier attempt whose answer was lost).
+type ReportReceipt struct {
+	Stored bool `json:"stored"`
+}
+
+// Node is a node as an operator sees it.
+type Node struct {
+	Name           string          `json:"name"`
+	State          string          `json:"state"`
+	Fingerprint    string          `json:"fingerprint"` // short, to compare
+	KeyFingerprint string          `json:"key_fingerprint"`
+	MachineID      string          `json:"machine_id,omitempty"`
+	Enrolled       time.Time       `json:"enrolled"`
+	LastSeen       time.Time       `json:"last_seen"`
+	TokenLabel     string          `json:"token_label,omitempty"`
+	CertSerial     string          `json:"cert_serial,omitempty"`
+	Recipient      string          `json:"recipient,omitempty"`
+	Facts          json.RawMessage `json:"facts,omitempty"`
+}
+
+// TokenRequest creates a bootstrap token.
+type TokenRequest struct {
+	Label string `json:"label"`
+	Uses  int    `json:"uses"`
+	// Expires is when the token stops working; the zero time: never.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Token is a bootstrap token. ID is set only in the answer that created it.
+type Token struct {
+	ID       string    `json:"id,omitempty"`
+	Hash     string    `json:"hash"`
+	Label    string    `json:"label"`
+	UsesLeft int       `json:"uses_left"`
+	Expires  time.Time `json:"expires,omitzero"`
+	Created  time.Time `json:"created"`
+	Revoked  bool      `json:"revoked"`
+}
+
+// Report is a stored run report.
+type Report struct {
+	ID       string          `json:"id"`
+	Received time.Time       `json:"received"`
+	Outcome  string          `json:"outcome"`
+	Release  uint64          `json:"release"`
+	Body     json.RawMessage `json:"body"`
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/satchelcm/satchel/internal/pki"
+	"github.com/satchelcm/satchel/internal/server"
+)
+
+// DefaultServerDataDir is the server's data directory when --data is not given.
+const DefaultServerDataDir = "/var/lib/satchel-server"
+
+func newServer(s *streams) *cobra.Command {
+	var dataDir, listen, logLevel string
+	var hosts []string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the central office's server: CA, enrollment, releases, reports",
+		Long: `Run satchel server: one process that enrolls nodes, serves them the signed release
+repository over mutual TLS, and keeps their facts and run reports, in an embedded SQLite
+database under --data.
+
+On first start it makes, under --data (mode 0700):
+  ca/          the fleet's private CA; its fingerprint is printed: nodes pin it
+               (satchel enroll --server URL --ca-fingerprint FP)
+  state.db     nodes, bootstrap tokens, reports
+  repo/        the release repository served to nodes (satchel release DIR --repo
+               DATA/repo --keys DATA/keys publishes to it)
+  keys/        its signing keys; move root.key to offline media once set up
+  admin.json   the operator's credential (server URL, CA fingerprint, admin token):
+               satchel nodes|tokens|reports --credential FILE use it
+
+It logs one structured line per event to stderr (--log-level debug shows every request)
+and stops cleanly on SIGINT or SIGTERM.`,
+		Args: wantArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return &usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+			}
+			log := slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: level}))
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fail("listen on %s: %v", listen, err)
+			}
+			defer func() { _ = ln.Close() }() // Serve closed it already
+			if len(hosts) == 0 {
+				hosts = defaultHosts(ln.Addr())
+			}
+			srv, err := server.Open(server.Config{DataDir: dataDir, Hosts: hosts, Log: log})
+			if err != nil {
+				return fail("%v", err)
+			}
+			defer srv.Close()
+			if err := srv.RecordAddress(ln.Addr()); err != nil {
+				return fail("%v", err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			fmt.Fprintf(s.stdout, "satchel server listening on https://%s\n", ln.Addr())
+			fmt.Fprintf(s.stdout, "CA fingerprint: %s (short %s)\n", srv.CAFingerprint(), pki.Shorten(srv.CAFingerprint()))
+			fmt.Fprintf(s.stdout, "admin credential: %s\n", filepath.Join(dataDir, server.CredentialFile))
+			if err := srv.Serve(ctx, ln); err != nil {
+				return fail("%v", err)
+			}
+			fmt.Fprintln(s.stdout, "satchel server stopped")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", DefaultServerDataDir, "the server's data `directory`")
+	cmd.Flags().StringVar(&listen, "listen", ":8443", "the `address` to listen on (host:port)")
+	cmd.Flags().StringArrayVar(&hosts, "hostname", nil, "a host `name` or address clients use, put in the server's certificate (repeatable; default: this host's name, localhost and the listen address)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "least `level` logged: debug, info, warn, error")
+	return cmd
+}
+
+// defaultHosts are the names a server certificate is issued for when none are given.
+func defaultHosts(addr net.Addr) []string {
+	hosts := []string{"localhost", "127.0.0.1"}
+	if name, err := os.Hostname(); err == nil && name != "" {
+		hosts = append(hosts, name)
+	}
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP != nil && !tcp.IP.IsUnspecified() && !tcp.IP.IsLoopback() {
+		hosts = append(hosts, tcp.IP.String())
+	}
+	return hosts
+}

@@ -1,0 +1,96 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/satchelcm/satchel/internal/api"
+	"github.com/satchelcm/satchel/internal/pki"
+)
+
+// Admin is an operator's connection to a server, with the admin credential.
+type Admin struct {
+	conn *conn
+}
+
+// NewAdmin returns an admin connection to server, whose CA has fingerprint
+// caFingerprint, authenticated by token.
+func NewAdmin(server, caFingerprint, token string) (*Admin, error) {
+	c, err := newConn(server, pki.PinnedServerConfig(strings.ToLower(caFingerprint)), token)
+	if err != nil {
+		return nil, err
+	}
+	return &Admin{conn: c}, nil
+}
+
+func nodePath(name string, rest ...string) string {
+	return api.PathAdminNodes + "/" + url.PathEscape(name) + strings.Join(rest, "")
+}
+
+// Nodes lists every node, without facts.
+func (a *Admin) Nodes(ctx context.Context) ([]api.Node, error) {
+	var out []api.Node
+	_, err := a.conn.do(ctx, http.MethodGet, api.PathAdminNodes, nil, &out)
+	return out, err
+}
+
+// Node returns one node, with its facts.
+func (a *Admin) Node(ctx context.Context, name string) (api.Node, error) {
+	var out api.Node
+	_, err := a.conn.do(ctx, http.MethodGet, nodePath(name), nil, &out)
+	return out, err
+}
+
+// Approve approves a pending or revoked node.
+func (a *Admin) Approve(ctx context.Context, name string) (api.Node, error) {
+	var out api.Node
+	_, err := a.conn.do(ctx, http.MethodPost, nodePath(name, "/approve"), nil, &out)
+	return out, err
+}
+
+// Revoke revokes a node: its next request is refused.
+func (a *Admin) Revoke(ctx context.Context, name string) (api.Node, error) {
+	var out api.Node
+	_, err := a.conn.do(ctx, http.MethodPost, nodePath(name, "/revoke"), nil, &out)
+	return out, err
+}
+
+// Forget removes a node and its reports, so that its name can enroll with a new key.
+func (a *Admin) Forget(ctx context.Context, name string) error {
+	_, err := a.conn.do(ctx, http.MethodDelete, nodePath(name), nil, nil)
+	return err
+}
+
+// Reports returns a node's newest reports first, at most limit (0: the server's default).
+func (a *Admin) Reports(ctx context.Context, name string, limit int) ([]api.Report, error) {
+	var out []api.Report
+	path := nodePath(name, "/reports")
+	if limit > 0 {
+		path += fmt.Sprintf("?limit=%d", limit)
+	}
+	_, err := a.conn.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// CreateToken makes a bootstrap token; the answer's ID is shown this once.
+func (a *Admin) CreateToken(ctx context.Context, req api.TokenRequest) (api.Token, error) {
+	var out api.Token
+	_, err := a.conn.do(ctx, http.MethodPost, api.PathAdminTokens, req, &out)
+	return out, err
+}
+
+// Tokens lists every token (without IDs).
+func (a *Admin) Tokens(ctx context.Context) ([]api.Token, error) {
+	var out []api.Token
+	_, err := a.conn.do(ctx, http.MethodGet, api.PathAdminTokens, nil, &out)
+	return out, err
+}
+
+// RevokeToken revokes the token with that hash.
+func (a *Admin) RevokeToken(ctx context.Context, hash string) error {
+	_, err := a.conn.do(ctx, http.MethodPost, api.PathAdminTokens+"/"+url.PathEscape(hash)+"/revoke", nil, nil)
+	return err
+}

@@ -1,0 +1,29 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/satchelcm/satchel/internal/api"
+)
+
+// Handler returns the server's HTTP handler: every endpoint of package api.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST "+api.PathEnroll, s.serve(s.enroll))
+
+	mux.Handle("GET "+api.PathRepo, s.node(s.repoFile))
+	mux.Handle("PUT "+api.PathFacts, s.node(s.putFacts))
+	mux.Handle("POST "+api.PathReports, s.node(s.putReport))
+	mux.Handle("POST "+api.PathRenew, s.node(s.renew))
+
+	mux.Handle("GET "+api.PathAdminNodes, s.adminOnly(s.listNodes))
+	mux.Handle("GET "+api.PathAdminNodes+"/{name}", s.adminOnly(s.getNode))
+	mux.Handle("DELETE "+api.PathAdminNodes+"/{name}", s.adminOnly(s.forgetNode))
+	mux.Handle("POST "+api.PathAdminNodes+"/{name}/approve", s.adminOnly(s.approveNode))
+	mux.Handle("POST "+api.PathAdminNodes+"/{name}/revoke", s.adminOnly(s.revokeNode))
+	mux.Handle("GET "+api.PathAdminNodes+"/{name}/reports", s.adminOnly(s.listReports))
+	mux.Handle("GET "+api.PathAdminTokens, s.adminOnly(s.listTokens))
+	mux.Handle("POST "+api.PathAdminTokens, s.adminOnly(s.createToken))
+	mux.Handle("POST "+api.PathAdminTokens+"/{hash}/revoke", s.adminOnly(s.revokeToken))
+	return mux
+}

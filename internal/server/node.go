@@ -1,0 +1,169 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"io/fs"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/satchelcm/satchel/internal/api"
+	"github.com/satchelcm/satchel/internal/pki"
+	"github.com/satchelcm/satchel/internal/registry"
+	"github.com/satchelcm/satchel/internal/release"
+)
+
+type nodeKey struct{}
+
+// node wraps a node endpoint: the client must present a certificate from the CA (checked
+// by TLS), for a node that is approved now, with the key on record. The node is in the
+// request's context (requestNode).
+func (s *Server) node(h handlerFunc) http.Handler {
+	return s.serve(func(w http.ResponseWriter, r *http.Request) error {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "a client certificate from this server's CA is required: enroll first (satchel enroll)")
+		}
+		cert := r.TLS.VerifiedChains[0][0]
+		name, err := pki.NodeName(cert)
+		if err != nil {
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err)
+		}
+		n, err := s.store.GetNode(r.Context(), name)
+		if errors.Is(err, registry.ErrNotFound) {
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "node %s is not enrolled (it was forgotten): enroll again", name)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case n.State == registry.Revoked:
+			return errorf(http.StatusForbidden, api.CodeRevoked, "node %s is revoked", name)
+		case n.State != registry.Approved:
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "node %s is not approved", name)
+		case pki.Fingerprint(cert.RawSubjectPublicKeyInfo) != n.KeyFingerprint:
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "node %s's certificate is for a key it no longer has: enroll again", name)
+		}
+		now := s.cfg.Now()
+		if now.Sub(n.LastSeen) >= touchEvery {
+			if err := s.store.TouchNode(r.Context(), name, now, nil); err != nil {
+				s.log.Warn("record a node's contact", "node", name, "err", err)
+			}
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), nodeKey{}, n)))
+	})
+}
+
+// requestNode is the node a node endpoint serves.
+func requestNode(r *http.Request) registry.Node {
+	n, _ := r.Context().Value(nodeKey{}).(registry.Node)
+	return n
+}
+
+// repoTops are the repository's parts a node may read.
+var repoTops = map[string]bool{release.MetadataDir: true, release.TargetsDir: true, release.StoreDir: true}
+
+// repoFile serves a file of the release repository, as a static mirror would: Range and
+// If-Modified-Since are honoured. Directories, dot files and anything outside metadata/,
+// targets/ and store/ are not found; the repository is opened as an os.Root, so no
+// symbolic link leads out of it.
+func (s *Server) repoFile(w http.ResponseWriter, r *http.Request) error {
+	rel := strings.TrimPrefix(r.URL.Path, api.PathRepo)
+	notFound := errorf(http.StatusNotFound, api.CodeNotFound, "%s: not found", r.URL.Path)
+	if rel == "" || path.Clean(rel) != rel || !fs.ValidPath(rel) {
+		return notFound
+	}
+	parts := strings.Split(rel, "/")
+	if !repoTops[parts[0]] || len(parts) < 2 {
+		return notFound
+	}
+	for _, p := range parts {
+		if strings.HasPrefix(p, ".") {
+			return notFound
+		}
+	}
+	f, err := s.repo.Open(rel)
+	if err != nil {
+		return notFound
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		return notFound
+	}
+	http.ServeContent(w, r, "", info.ModTime(), f)
+	return nil
+}
+
+// putFacts stores the node's facts.
+func (s *Server) putFacts(w http.ResponseWriter, r *http.Request) error {
+	data, err := readBody(w, r, api.MaxFactsBytes)
+	if err != nil {
+		return err
+	}
+	if !jsonObject(data) {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "facts: want a JSON object")
+	}
+	if err := s.store.TouchNode(r.Context(), requestNode(r).Name, s.cfg.Now(), data); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// reportIDRE is what a report ID may be: a spool entry name, or the like.
+var reportIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// putReport stores a run report, once: a retry with the same ID stores nothing.
+func (s *Server) putReport(w http.ResponseWriter, r *http.Request) error {
+	var up api.ReportUpload
+	if err := readJSON(w, r, api.MaxReportBytes, &up); err != nil {
+		return err
+	}
+	if !reportIDRE.MatchString(up.ID) {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report ID %q: want 1 to 128 letters, digits, dots, dashes and underscores", up.ID)
+	}
+	if !jsonObject(up.Body) {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report %s: the body is not a JSON object", up.ID)
+	}
+	if len(up.Outcome) > 64 {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report %s: outcome over 64 characters", up.ID)
+	}
+	node := requestNode(r).Name
+	stored, err := s.store.PutReport(r.Context(), registry.Report{
+		Node: node, ID: up.ID, Received: s.cfg.Now(), Outcome: up.Outcome, Release: up.Release, Body: up.Body,
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Debug("report", "node", node, "id", up.ID, "outcome", up.Outcome, "stored", stored)
+	writeJSON(w, http.StatusOK, api.ReportReceipt{Stored: stored})
+	return nil
+}
+
+// renew issues a new certificate for the node's key.
+func (s *Server) renew(w http.ResponseWriter, r *http.Request) error {
+	var req api.RenewRequest
+	if err := readJSON(w, r, api.MaxEnrollBytes, &req); err != nil {
+		return err
+	}
+	n := requestNode(r)
+	csr, err := x509.ParseCertificateRequest(req.CSR)
+	if err != nil {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "certificate request: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "certificate request: the signature does not verify: %v", err)
+	}
+	if pki.Fingerprint(csr.RawSubjectPublicKeyInfo) != n.KeyFingerprint {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "renewal is for the node's key on record; a new key is enrolled anew")
+	}
+	der, err := s.issue(r, req.CSR, n.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.EnrollResponse{Name: n.Name, State: string(registry.Approved), Fingerprint: pki.Shorten(n.KeyFingerprint), Certificate: der})
+	return nil
+}
