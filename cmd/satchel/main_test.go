@@ -42,6 +42,7 @@ func TestScripts(t *testing.T) {
 			"exitcode": cmdExitCode,
 			"waitaddr": cmdWaitAddr,
 			"waitgrep": cmdWaitGrep,
+			"jsonget":  cmdJSONGet,
 		},
 	})
 }

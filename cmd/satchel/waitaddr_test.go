@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
 	"strings"
@@ -50,4 +51,21 @@ func cmdWaitGrep(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// cmdJSONGet sets an environment variable to a string field of a JSON object in a file
+// (stdout, a credential file): jsonget FILE KEY VAR.
+func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: jsonget FILE KEY VAR")
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &m); err != nil {
+		ts.Fatalf("jsonget: %s: %v", args[0], err)
+	}
+	v, ok := m[args[1]].(string)
+	if !ok {
+		ts.Fatalf("jsonget: %s has no string %q", args[0], args[1])
+	}
+	ts.Setenv(args[2], v)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/satchelcm/satchel/internal/backup"
 	"github.com/satchelcm/satchel/internal/catcache"
+	"github.com/satchelcm/satchel/internal/client"
 	"github.com/satchelcm/satchel/internal/engine"
 	"github.com/satchelcm/satchel/internal/facts"
 	"github.com/satchelcm/satchel/internal/release"
@@ -70,6 +71,10 @@ type Agent struct {
 	// http sends every refresh's requests, so that TLS sessions resume from one cycle to
 	// the next.
 	http *http.Client
+	// identity is the node's identity for its server (nil: none); node, its connection
+	// once enrolled (server.go).
+	identity *client.Identity
+	node     *client.Node
 }
 
 // Open prepares the state directory (mode 0700) and takes the agent's lock on it, so that
@@ -79,9 +84,6 @@ type Agent struct {
 func Open(opts Options) (*Agent, error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("agent: no state directory")
-	}
-	if len(opts.Repositories) == 0 {
-		return nil, errors.New("agent: no repository: give one with --repo URL|DIR or in the config file")
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = 4
@@ -137,6 +139,12 @@ func Open(opts Options) (*Agent, error) {
 
 func (a *Agent) open() error {
 	var err error
+	if err := a.openIdentity(); err != nil {
+		return err
+	}
+	if len(a.repositories()) == 0 && !a.awaitingApproval() {
+		return errors.New("agent: no repository: enroll this node with a server (satchel enroll --server URL --ca-fingerprint FP), or give a repository with --repo URL|DIR or in the config file")
+	}
 	if err := a.initTrust(); err != nil {
 		return err
 	}
@@ -161,6 +169,9 @@ func (a *Agent) initTrust() error {
 	trust := filepath.Join(a.state, trustDirName)
 	if _, err := os.Stat(filepath.Join(trust, release.TrustMetadataDir, "root.json")); err == nil {
 		return nil
+	}
+	if a.opts.Trust == "" && a.awaitingApproval() {
+		return nil // the server sends its root with the approval
 	}
 	if a.opts.Trust == "" {
 		return fmt.Errorf("agent: this node trusts no repository yet: give the repository's root.json with --trust FILE (or trust = \"FILE\" in the config file)")
@@ -222,6 +233,9 @@ func (a *Agent) storeClient(remote string) (*transfer.Client, func() error, erro
 	var err error
 	if isURL(remote) {
 		c, err = transfer.NewClient(strings.TrimSuffix(remote, "/") + "/" + release.StoreDir + "/")
+		if err == nil && a.node != nil && remote == a.node.RepoURL() {
+			c.HTTP = a.node.HTTPClient()
+		}
 	} else {
 		c, closeFn, err = transfer.NewDirClient(filepath.Join(remote, release.StoreDir))
 	}

@@ -135,7 +135,7 @@ func (l *loader) load() {
 			l.c.Repositories = append(l.c.Repositories, s)
 			l.check(a.ranges[i], checkRepository(s))
 		}
-		l.check(a.rng, checkRepositories(l.c.Repositories, false))
+		l.check(a.rng, checkRepositories(l.c.Repositories))
 	}
 	if s, rng, ok := l.string("trust"); ok {
 		l.c.Trust = l.abs(s)
@@ -310,8 +310,9 @@ func diagError(diags hcl.Diagnostics) error {
 }
 
 // Validate checks the whole configuration, including what LoadConfig leaves to the caller:
-// at least one repository, splay no longer than the interval. Trust may be empty: it is
-// needed only on the first run, and Open says so then. Each message names the attribute,
+// splay no longer than the interval. Repositories and Trust may be empty: a node enrolled
+// with a server pulls from it and got its trust from it, and Open says what is missing
+// otherwise. Each message names the attribute,
 // as agent.hcl spells it.
 func (c *Config) Validate() error {
 	var errs []error
@@ -320,7 +321,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	add(checkRepositories(c.Repositories, true))
+	add(checkRepositories(c.Repositories))
 	for _, r := range c.Repositories {
 		add(checkRepository(r))
 	}
@@ -341,13 +342,8 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkRepositories(rs []string, required bool) error {
-	if len(rs) == 0 {
-		if required {
-			return errors.New("repositories is empty: list at least one repository, a URL or a directory")
-		}
-		return nil
-	}
+// checkRepositories refuses a repository listed twice.
+func checkRepositories(rs []string) error {
 	seen := make(map[string]bool, len(rs))
 	for _, r := range rs {
 		if seen[r] && r != "" {

@@ -218,7 +218,6 @@ func TestValidate(t *testing.T) {
 		"valid":              {func(*agent.Config) {}, ""},
 		"minimum interval":   {func(c *agent.Config) { c.Interval, c.Splay = time.Minute, time.Minute }, ""},
 		"windows":            {func(c *agent.Config) { c.Windows = []agent.Window{{0, 1439}, {1439, 0}} }, ""},
-		"no repositories":    {func(c *agent.Config) { c.Repositories = nil }, "repositories is empty: list at least one repository, a URL or a directory"},
 		"empty repository":   {func(c *agent.Config) { c.Repositories = []string{""} }, "repositories has an empty entry; want a URL or a directory"},
 		"bad scheme":         {func(c *agent.Config) { c.Repositories = []string{"file:///media/usb"} }, `repositories entry "file:///media/usb": want an http or https URL, or a directory written as a plain path`},
 		"no host":            {func(c *agent.Config) { c.Repositories = []string{"https://"} }, `repositories entry "https://" has no host`},
@@ -253,8 +252,8 @@ func TestValidate(t *testing.T) {
 	// All problems at once, one per line.
 	c := agent.Config{Interval: time.Second, Splay: time.Hour}
 	err := c.Validate()
-	if err == nil || len(strings.Split(err.Error(), "\n")) != 5 {
-		t.Errorf("Validate of an empty config: %v; want 5 problems (repositories, interval, splay, state_dir, spool_max)", err)
+	if err == nil || len(strings.Split(err.Error(), "\n")) != 4 {
+		t.Errorf("Validate of an empty config: %v; want 4 problems (interval, splay, state_dir, spool_max)", err)
 	}
 }
 

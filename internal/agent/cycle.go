@@ -81,6 +81,7 @@ func (a *Agent) Cycle(ctx context.Context) (*CycleReport, error) {
 		return rep, err
 	}
 	a.logf("%s", summary(rep))
+	a.syncServer(ctx, c.facts)
 	// Only once the state names the new good release may what the old one needed go.
 	if c.applied != nil {
 		a.collectGarbage(ctx, c.applied)
@@ -103,6 +104,12 @@ func (c *cycle) run(ctx context.Context) {
 		return
 	}
 	rep.Node = c.node
+	if a.awaitingApproval() {
+		if err := a.pollEnrollment(ctx, c.facts); err != nil {
+			c.fail(err)
+			return
+		}
+	}
 	lock, err := engine.AcquireLockContext(ctx, filepath.Join(a.state, runLockName), a.opts.LockWait)
 	if ctx.Err() != nil {
 		rep.Outcome = Interrupted
@@ -147,11 +154,11 @@ func (c *cycle) run(ctx context.Context) {
 func (c *cycle) refresh(ctx context.Context) (*release.Manifest, string) {
 	a := c.a
 	trust := filepath.Join(a.state, trustDirName)
-	for _, remote := range a.opts.Repositories {
+	for _, remote := range a.repositories() {
 		m, err := release.Refresh(ctx, remote, trust, release.RefreshOptions{
 			Now:        a.opts.Now,
 			Warn:       func(msg string) { a.logf("warning: %s", msg) },
-			HTTPClient: a.http,
+			HTTPClient: a.httpFor(remote),
 		})
 		if err == nil {
 			c.rep.Repository = remote

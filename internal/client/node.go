@@ -34,8 +34,8 @@ type EnrollResult struct {
 	Trust []byte
 }
 
-// Enroll asks the server for a certificate. With an approval it keeps the certificate
-// and the server in the identity. Call it again to poll while the node is pending: the
+// Enroll asks the server for a certificate. It records the server in the identity, and
+// with an approval it keeps the certificate. Call it again to poll while the node is pending: the
 // same key is presented each time.
 func (id *Identity) Enroll(ctx context.Context, req EnrollRequest) (EnrollResult, error) {
 	if len(req.CAFingerprint) != 64 {
@@ -61,6 +61,10 @@ func (id *Identity) Enroll(ctx context.Context, req EnrollRequest) (EnrollResult
 		return EnrollResult{}, fmt.Errorf("enroll %s: the server has fingerprint %s for this node's key, which is %s", req.Name, resp.Fingerprint, id.ShortFingerprint())
 	}
 	res := EnrollResult{Approved: resp.State == api.StateApproved, Fingerprint: resp.Fingerprint, Trust: resp.Trust}
+	// The server is recorded before the approval too, so that the agent asks again.
+	if err := id.saveServer(ServerInfo{Server: req.Server, CAFingerprint: fp, Name: req.Name}); err != nil {
+		return EnrollResult{}, err
+	}
 	if !res.Approved {
 		return res, nil
 	}
@@ -68,9 +72,6 @@ func (id *Identity) Enroll(ctx context.Context, req EnrollRequest) (EnrollResult
 		return EnrollResult{}, fmt.Errorf("enroll %s: approved, but the server sent no certificate", req.Name)
 	}
 	if err := id.saveCertificate(resp.Certificate); err != nil {
-		return EnrollResult{}, err
-	}
-	if err := id.saveServer(ServerInfo{Server: req.Server, CAFingerprint: fp, Name: req.Name}); err != nil {
 		return EnrollResult{}, err
 	}
 	return res, nil
