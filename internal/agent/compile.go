@@ -13,9 +13,10 @@ import (
 	"github.com/satchelcm/satchel/internal/resource"
 )
 
-// compile evaluates the config repository checked out in dir for node with facts, reusing
-// a catalog compiled from the same files, node and facts (package catcache).
-func (a *Agent) compile(dir, node string, facts map[string]any) (*catalog.Catalog, error) {
+// compile evaluates the config repository checked out in dir for node with facts and the
+// release's secrets, reusing a catalog compiled from the same files, node and facts
+// (package catcache; each release has its own checkout, so its own secrets).
+func (a *Agent) compile(dir, node string, facts map[string]any, secrets lang.SecretSource) (*catalog.Catalog, error) {
 	in, newest, err := catcache.NewInputs(dir, node, facts)
 	if err == nil {
 		if cat := a.catalogs.Lookup(in); cat != nil {
@@ -26,6 +27,7 @@ func (a *Agent) compile(dir, node string, facts map[string]any) (*catalog.Catalo
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("the configuration has %s", describeDiags(diags))
 	}
+	cfg.SetSecrets(secrets)
 	cat, diags := cfg.Evaluate(node, facts)
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("the configuration for node %s has %s", node, describeDiags(diags))

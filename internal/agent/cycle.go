@@ -260,6 +260,7 @@ func (c *cycle) tryRelease(ctx context.Context, remote string, m *release.Manife
 		st.Good, st.Attempt = rel, nil
 		rep.Run, rep.Outcome, rep.Release = run, Applied, m.Version
 		a.pruneReleases(m.Version)
+		a.pruneSecrets(m.Version)
 		c.applied = rel
 		return true
 	}
@@ -324,7 +325,7 @@ func (c *cycle) fetch(ctx context.Context, remote string, rel *Release) (*catalo
 	if err != nil {
 		return nil, "", err
 	}
-	cat, err := a.compile(dir, c.node, c.facts)
+	cat, err := a.compile(dir, c.node, c.facts, a.secretsOf(ctx, rel, remote))
 	if err != nil {
 		return nil, "", err
 	}
@@ -396,7 +397,7 @@ func (a *Agent) applyRelease(ctx context.Context, rel *Release, remote string, c
 	if err != nil {
 		return nil, err
 	}
-	cat, err := a.compile(dir, c.node, c.facts)
+	cat, err := a.compile(dir, c.node, c.facts, a.secretsOf(ctx, rel, remote))
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,8 @@ type Release struct {
 	// of the next release's deltas.
 	Content []string  `json:"content,omitempty"`
 	Applied time.Time `json:"applied,omitzero"`
+	// Secrets are the hashes of the release's secret index files (release.Manifest).
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // RunInfo summarizes one cycle.
@@ -109,7 +111,7 @@ type RunInfo struct {
 
 // releaseOf converts a verified manifest.
 func releaseOf(m *release.Manifest) *Release {
-	return &Release{Version: m.Version, Config: m.Config.String(), Created: m.Created, Notes: m.Notes, HealthChecks: m.HealthChecks}
+	return &Release{Version: m.Version, Config: m.Config.String(), Created: m.Created, Notes: m.Notes, HealthChecks: m.HealthChecks, Secrets: m.Secrets}
 }
 
 // configID returns the release's config tree ID.

@@ -241,7 +241,29 @@ reports, so that its name can enroll again with a new key (a replaced machine).`
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show, approve, revoke, forget)
+	recipients := &cobra.Command{
+		Use:   "recipients",
+		Short: "Print the approved nodes' age recipients, for satchel release --recipients",
+		Args:  wantArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := f.admin()
+			if err != nil {
+				return err
+			}
+			nodes, err := a.Nodes(ctx)
+			if err != nil {
+				return fail("%v", err)
+			}
+			fmt.Fprintf(s.stdout, "# the age recipients of the approved nodes, %s\n", time.Now().UTC().Format(time.RFC3339))
+			for _, n := range nodes {
+				if n.State == api.StateApproved && n.Recipient != "" {
+					fmt.Fprintf(s.stdout, "%s %s\n", n.Name, n.Recipient)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, approve, revoke, forget, recipients)
 	return cmd
 }
 

@@ -154,11 +154,11 @@ func askPassphrase(s *streams, dirs ...string) error {
 }
 
 func newRelease(s *streams) *cobra.Command {
-	var repo, keys, notes string
+	var repo, keys, notes, secretsDir, recipientsFile string
 	var checks []string
 	var checkTimeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "release CONFIG_DIR --repo REPO [--keys DIR] [--notes TEXT] [--health-check NAME=COMMAND]... [--health-timeout DUR]",
+		Use:   "release CONFIG_DIR --repo REPO [--keys DIR] [--notes TEXT] [--health-check NAME=COMMAND]... [--health-timeout DUR] [--secrets DIR --recipients FILE]",
 		Short: "Check a config for every node, then publish it as the next signed release",
 		Long: `Check CONFIG_DIR for every node it names (each inventory row and each node block without
 wildcards, facts unknown, as satchel check does) and refuse to publish if any node fails,
@@ -174,6 +174,13 @@ COMMAND is run without a shell: it is either a JSON array of strings, the argv a
 (web='["curl", "-fsS", "http://127.0.0.1/"]'), or else split on white space
 (web='curl -fsS http://127.0.0.1/'). For pipes, quotes or variables, use the JSON form with
 a shell: web='["sh", "-c", "curl -fsS http://127.0.0.1/ | grep ok"]'.
+
+A config that reads per-node secrets, secret("activation/${node.name}.sig"), needs
+--secrets DIR, where each secret is a file at its name (kept by the office, never in the
+config repository), and --recipients FILE, the nodes' age recipients as 'satchel nodes
+recipients' prints them. Each secret is encrypted to its node alone; a node not enrolled
+yet gets its secrets in the first release after it enrolls (a warning says so).
+
 Exit status 0 when published, 1 otherwise, 64 for a bad flag.`,
 		Args: wantArgs(1, "CONFIG_DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -194,12 +201,17 @@ Exit status 0 when published, 1 otherwise, 64 for a bad flag.`,
 			if err := askPassphrase(s, dir); err != nil {
 				return err
 			}
+			secrets, err := secretsOptions(secretsDir, recipientsFile)
+			if err != nil {
+				return err
+			}
 			ctx, stop := interruptible()
 			defer stop()
 			show := newLineProgress(s.stderr)
 			pub, err := release.Publish(ctx, repo, dir, args[0], release.Options{
 				Notes:        notes,
 				HealthChecks: healthChecks,
+				Secrets:      secrets,
 				Progress: func(p store.Progress) {
 					show.set(fmt.Sprintf("storing: %d of %d files, %s of %s%s", p.Files, p.TotalFiles,
 						humanBytes(p.Bytes), humanBytes(p.TotalBytes), percent(p.Bytes, p.TotalBytes)))
@@ -234,7 +246,36 @@ Exit status 0 when published, 1 otherwise, 64 for a bad flag.`,
 	cmd.Flags().StringVar(&notes, "notes", "", "notes for people, kept in the release manifest")
 	cmd.Flags().StringArrayVar(&checks, "health-check", nil, "a health check the agent runs after applying: `NAME=COMMAND`, COMMAND a JSON array of strings or words split on white space, no shell (repeatable)")
 	cmd.Flags().DurationVar(&checkTimeout, "health-timeout", 60*time.Second, "the time each health check may run")
+	cmd.Flags().StringVar(&secretsDir, "secrets", "", "the `directory` of the secrets the config reads with secret(NAME), each a file at NAME")
+	cmd.Flags().StringVar(&recipientsFile, "recipients", "", "the nodes' age recipients, a `file` of 'NODE age1…' lines (satchel nodes recipients)")
 	return cmd
+}
+
+// secretsOptions reads --secrets and --recipients.
+func secretsOptions(dir, recipientsFile string) (*release.SecretsOptions, error) {
+	if dir == "" && recipientsFile == "" {
+		return nil, nil
+	}
+	if dir == "" || recipientsFile == "" {
+		return nil, &usageError{errors.New("--secrets and --recipients go together")}
+	}
+	data, err := os.ReadFile(recipientsFile)
+	if err != nil {
+		return nil, fail("--recipients: %v", err)
+	}
+	opts := &release.SecretsOptions{Dir: dir, Recipients: map[string]string{}}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) != 2 || !strings.HasPrefix(fields[1], "age1") {
+			return nil, fail("%s:%d: want 'NODE age1…'", recipientsFile, i+1)
+		}
+		opts.Recipients[fields[0]] = fields[1]
+	}
+	return opts, nil
 }
 
 // parseHealthChecks parses the --health-check flags, NAME=COMMAND, COMMAND a JSON array of

@@ -27,6 +27,7 @@ type Config struct {
 	templates map[string]parsedTemplate // guarded by files.mu
 	bodies    []hcl.Body                // the parsed files, for FactReferences
 	overrides map[string]cty.Value      // --var, see SetVars
+	secrets   SecretSource              // secret(), see SetSecrets
 }
 
 // variable is a `variable "NAME" {}` block.

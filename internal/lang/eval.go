@@ -32,10 +32,12 @@ type evaluator struct {
 	rendering []string             // the templates being rendered, innermost last
 	included  map[string]inclusion // roles included so far, with where
 
-	unknown   []hcl.Range // values that are unknown although the facts are known (see build)
-	instances []*instance
-	byBase    map[string][]*instance // TYPE.NAME -> its instances
-	blockOf   map[string]inclusion   // TYPE.NAME -> where its block is, for duplicate errors
+	unknown []hcl.Range // values that are unknown although the facts are known (see build)
+	// secretNames are the secrets secret() was asked for (SecretNames).
+	secretNames []string
+	instances   []*instance
+	byBase      map[string][]*instance // TYPE.NAME -> its instances
+	blockOf     map[string]inclusion   // TYPE.NAME -> where its block is, for duplicate errors
 }
 
 // inclusion records where a role or resource block was taken in, and whether it surely

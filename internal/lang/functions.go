@@ -31,6 +31,7 @@ func (e *evaluator) functions() map[string]function.Function {
 		"template":  e.templateFunc(),
 		"sha256":    sha256Func,
 		"sensitive": sensitiveFunc,
+		"secret":    e.secretFunc(),
 		"try":       tryfunc.TryFunc,
 		"can":       tryfunc.CanFunc,
 

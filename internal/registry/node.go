@@ -50,3 +50,13 @@ func (n Node) Check() error {
 	}
 	return nil
 }
+
+// Enrollment is an enrollment request as the store records it (Store.Enroll).
+type Enrollment struct {
+	// Node is the request: Name, KeyFingerprint, MachineID, Facts, Recipient, and
+	// Enrolled and LastSeen set to the time of the request. State and CertSerial are
+	// ignored; TokenLabel is set from the token.
+	Node Node
+	// Token is a bootstrap token's ID, or "".
+	Token string
+}

@@ -13,6 +13,16 @@ type Store interface {
 	// same key fingerprint again refreshes Facts, MachineID, Recipient and LastSeen and keeps the
 	// rest, state included. The same name with another key is ErrExists.
 	PutPendingNode(ctx context.Context, n Node) error
+	// Enroll records an enrollment request in one step, so that concurrent requests cannot
+	// slip between its checks: a machine ID or key another node has is a *CloneError; the
+	// name with another key is ErrExists; then, if e.Token is set and the node is new or
+	// pending, one use of the token is spent (a refusal is a *TokenError) and the node is
+	// approved. A new node is stored as PutPendingNode stores it; a known one (same key)
+	// has its facts, machine ID, recipient and last-seen time refreshed. A revoked node is
+	// returned as it is, unchanged. Any refusal changes nothing. The token is checked at
+	// e.Node.LastSeen, the time of the request. It returns the node as stored (with the
+	// token's label if one was spent).
+	Enroll(ctx context.Context, e Enrollment) (Node, error)
 	// GetNode returns the node by that name, or ErrNotFound.
 	GetNode(ctx context.Context, name string) (Node, error)
 	// ListNodes returns every node, by name.
@@ -20,6 +30,10 @@ type Store interface {
 	// SetNodeState approves or revokes a node. A non-empty certSerial replaces the
 	// stored one; an empty one keeps it (a revocation keeps the revoked serial on record).
 	SetNodeState(ctx context.Context, name string, s NodeState, certSerial string) error
+	// RecordCertificate records the serial of a certificate issued to an approved node, in
+	// one step with checking that it is approved: a node revoked meanwhile (or pending) is
+	// ErrNotApproved, and nothing changes. A missing node is ErrNotFound.
+	RecordCertificate(ctx context.Context, name, certSerial string) error
 	// FindByMachineID returns the nodes reporting that machine ID, by name. An empty
 	// machine ID matches nothing.
 	FindByMachineID(ctx context.Context, machineID string) ([]Node, error)

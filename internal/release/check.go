@@ -33,9 +33,15 @@ func (e *CheckError) Error() string {
 // *CheckError if any node has an error or if the config names no node at all (a release
 // that no node can be checked against is refused). It returns the nodes checked.
 func Check(dir string) ([]string, error) {
+	nodes, _, err := checkConfig(dir)
+	return nodes, err
+}
+
+// checkConfig is Check, also returning the secrets each node reads.
+func checkConfig(dir string) ([]string, nodeSecrets, error) {
 	cfg, diags := lang.Load(dir, resource.Schemas())
 	if cfg == nil {
-		return nil, &CheckError{Dir: dir, Diags: diags}
+		return nil, nil, &CheckError{Dir: dir, Diags: diags}
 	}
 	nodes := cfg.Nodes()
 	e := &CheckError{Dir: dir, Nodes: nodes, Sources: cfg.Sources()}
@@ -56,10 +62,14 @@ func Check(dir string) ([]string, error) {
 	if len(nodes) == 0 {
 		e.Diags = append(e.Diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No node to check",
 			Detail: "The config names no node (no inventory, no node block without wildcards), so it cannot be checked before release."})
-		return nil, e
+		return nil, nil, e
 	}
+	secrets := nodeSecrets{}
 	for _, n := range nodes {
-		nd := cfg.Check(n, nil)
+		names, nd := cfg.SecretNames(n)
+		if len(names) > 0 {
+			secrets[n] = names
+		}
 		if diags.HasErrors() || nd.HasErrors() {
 			e.Failed = append(e.Failed, n)
 		}
@@ -69,7 +79,7 @@ func Check(dir string) ([]string, error) {
 	}
 	e.Sources = cfg.Sources()
 	if len(e.Failed) > 0 {
-		return nil, e
+		return nil, nil, e
 	}
-	return nodes, nil
+	return nodes, secrets, nil
 }

@@ -34,6 +34,9 @@ type Manifest struct {
 	Created      time.Time     // UTC, whole seconds
 	Notes        string        // free text for people
 	HealthChecks []HealthCheck // run by the agent after applying; optional
+	// Secrets are the SHA-256 (hex) of the release's secret index files, one per bucket
+	// (secrets.go); nil when the release carries no secret.
+	Secrets []string
 }
 
 // HealthCheck is a command the agent runs after applying a release; a non-zero exit status
@@ -52,6 +55,7 @@ type manifestJSON struct {
 	Created      string            `json:"created"`
 	Notes        string            `json:"notes"`
 	HealthChecks []healthCheckJSON `json:"health_checks,omitempty"`
+	Secrets      []string          `json:"secrets,omitempty"`
 }
 
 type healthCheckJSON struct {
@@ -72,6 +76,7 @@ func (m *Manifest) Encode() ([]byte, error) {
 		Config:  m.Config.String(),
 		Created: m.Created.UTC().Format(time.RFC3339),
 		Notes:   m.Notes,
+		Secrets: m.Secrets,
 	}
 	for _, h := range m.HealthChecks {
 		j.HealthChecks = append(j.HealthChecks, healthCheckJSON{Name: h.Name, Command: h.Command, Timeout: h.Timeout.String()})
@@ -112,7 +117,7 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 	if !strings.HasSuffix(j.Created, "Z") || !created.Equal(created.Truncate(time.Second)) {
 		return nil, fmt.Errorf("release manifest: created %q is not in UTC whole seconds (YYYY-MM-DDTHH:MM:SSZ)", j.Created)
 	}
-	m := &Manifest{Version: j.Version, Config: id, Created: created, Notes: j.Notes}
+	m := &Manifest{Version: j.Version, Config: id, Created: created, Notes: j.Notes, Secrets: j.Secrets}
 	for i, h := range j.HealthChecks {
 		d, err := time.ParseDuration(h.Timeout)
 		if err != nil {
@@ -141,6 +146,9 @@ func (m *Manifest) validate() error {
 	}
 	if len(m.HealthChecks) > maxHealthChecks {
 		return fmt.Errorf("release manifest: %d health checks, more than the limit of %d", len(m.HealthChecks), maxHealthChecks)
+	}
+	if err := checkSecretBuckets(m.Secrets); err != nil {
+		return fmt.Errorf("release manifest: %w", err)
 	}
 	names := map[string]bool{}
 	for i, h := range m.HealthChecks {

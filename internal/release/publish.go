@@ -23,6 +23,9 @@ type Options struct {
 	HealthChecks []HealthCheck
 	Progress     func(store.Progress) // called while the config is added to the store
 	Now          func() time.Time     // the clock (tests); time.Now when nil
+	// Secrets, if the config reads any (secret()), are where their plain text is and whom
+	// to encrypt them to.
+	Secrets *SecretsOptions
 }
 
 // Published describes a release that Publish wrote.
@@ -68,7 +71,7 @@ func Publish(ctx context.Context, repoDir, keysDir, configDir string, opts Optio
 		}
 		signers[role] = s
 	}
-	nodes, err := Check(configDir)
+	nodes, needs, err := checkConfig(configDir)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +103,11 @@ func Publish(ctx context.Context, repoDir, keysDir, configDir string, opts Optio
 	}
 	t := now().UTC().Truncate(time.Second)
 	m := &Manifest{Version: latest + 1, Config: id, Created: t, Notes: opts.Notes, HealthChecks: opts.HealthChecks}
+	secretHashes, secretWarnings, err := writeSecrets(repo, m.Version, needs, opts.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	m.Secrets, warnings = secretHashes, append(warnings, secretWarnings...)
 	data, err := m.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)

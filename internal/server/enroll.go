@@ -29,55 +29,37 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
 	now := s.cfg.Now()
-	if err := s.checkClone(r, req.Name, req.MachineID, keyFP); err != nil {
-		return err
-	}
-	node, err := s.store.GetNode(ctx, req.Name)
+	node, err := s.store.Enroll(r.Context(), registry.Enrollment{
+		Node: registry.Node{Name: req.Name, KeyFingerprint: keyFP, MachineID: req.MachineID, Enrolled: now, LastSeen: now,
+			Facts: req.Facts, Recipient: req.Recipient},
+		Token: req.Token,
+	})
+	var clone *registry.CloneError
+	var te *registry.TokenError
 	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		node = registry.Node{}
-	case err != nil:
-		return err
-	case node.KeyFingerprint != keyFP:
+	case errors.As(err, &clone):
+		what := "machine ID " + req.MachineID
+		if clone.Key {
+			what = "key"
+		}
+		s.log.Warn("clone refused", "node", req.Name, "same_as", clone.Other, "what", what, "remote", r.RemoteAddr)
+		return errorf(http.StatusConflict, api.CodeClone,
+			"this machine's %s is node %s's: it was cloned from an image that held an identity. Give it its own: regenerate /etc/machine-id (rm /etc/machine-id && systemd-machine-id-setup) and run `satchel enroll --new-identity`", what, clone.Other)
+	case errors.Is(err, registry.ErrExists):
 		return errorf(http.StatusConflict, api.CodeNameTaken,
 			"node %s is enrolled with another key: if this machine replaces it, an operator must first run `satchel nodes forget %s`", req.Name, req.Name)
+	case errors.As(err, &te):
+		return errorf(http.StatusForbidden, api.CodeTokenInvalid, "bootstrap token refused: %s", te.Reason)
+	case err != nil:
+		return err
 	case node.State == registry.Revoked:
 		return errorf(http.StatusForbidden, api.CodeRevoked, "node %s is revoked: an operator may approve it again, or forget it so that it enrolls anew", req.Name)
 	}
-
-	// A token admits a new or pending node; an approved one (an agent retrying after a
-	// lost answer) spends nothing.
-	var token registry.Token
-	useToken := req.Token != "" && node.State != registry.Approved
-	if useToken {
-		if token, err = s.store.UseToken(ctx, req.Token, now); err != nil {
-			var te *registry.TokenError
-			if errors.As(err, &te) {
-				return errorf(http.StatusForbidden, api.CodeTokenInvalid, "bootstrap token refused: %s", te.Reason)
-			}
-			return err
-		}
-	}
-	err = s.store.PutPendingNode(ctx, registry.Node{
-		Name: req.Name, KeyFingerprint: keyFP, MachineID: req.MachineID, Enrolled: now, LastSeen: now,
-		Facts: req.Facts, TokenLabel: token.Label, Recipient: req.Recipient,
-	})
-	if errors.Is(err, registry.ErrExists) { // another key won a race for the name
-		return errorf(http.StatusConflict, api.CodeNameTaken, "node %s is enrolled with another key", req.Name)
-	}
-	if err != nil {
-		return err
+	if node.State == registry.Pending {
+		s.log.Info("enrollment request", "node", req.Name, "fingerprint", pki.Shorten(keyFP), "remote", r.RemoteAddr)
 	}
 	state := node.State
-	if state == "" {
-		state = registry.Pending
-		s.log.Info("enrollment request", "node", req.Name, "fingerprint", pki.Shorten(keyFP), "token", token.Label, "remote", r.RemoteAddr)
-	}
-	if useToken {
-		state = registry.Approved
-	}
 	resp := api.EnrollResponse{Name: req.Name, State: string(state), Fingerprint: pki.Shorten(keyFP)}
 	if state != registry.Approved {
 		writeJSON(w, http.StatusAccepted, resp)
@@ -118,35 +100,8 @@ func checkEnrollRequest(req api.EnrollRequest) (csrDER []byte, keyFP string, err
 	return req.CSR, pki.Fingerprint(csr.RawSubjectPublicKeyInfo), nil
 }
 
-// checkClone refuses a machine ID or key that a node of another name has: the machine was
-// cloned from an image that held an identity, and merging the two would let one
-// impersonate the other.
-func (s *Server) checkClone(r *http.Request, name, machineID, keyFP string) error {
-	ctx := r.Context()
-	byID, err := s.store.FindByMachineID(ctx, machineID)
-	if err != nil {
-		return err
-	}
-	byKey, err := s.store.FindByKeyFingerprint(ctx, keyFP)
-	if err != nil {
-		return err
-	}
-	for _, n := range append(byID, byKey...) {
-		if n.Name == name {
-			continue
-		}
-		what := "machine ID " + machineID
-		if n.KeyFingerprint == keyFP {
-			what = "key"
-		}
-		s.log.Warn("clone refused", "node", name, "same_as", n.Name, "what", what, "remote", r.RemoteAddr)
-		return errorf(http.StatusConflict, api.CodeClone,
-			"this machine's %s is node %s's: it was cloned from an image that held an identity. Give it its own: regenerate /etc/machine-id (rm /etc/machine-id && systemd-machine-id-setup) and run `satchel enroll --new-identity`", what, n.Name)
-	}
-	return nil
-}
-
-// issue signs a certificate for node and records its serial.
+// issue signs a certificate for node, which must be approved, and records its serial. A
+// node revoked while the certificate was made gets nothing: recording checks the state.
 func (s *Server) issue(r *http.Request, csr []byte, node string) ([]byte, error) {
 	der, err := s.ca.SignNode(csr, node, s.cfg.NodeCertValidity)
 	if err != nil {
@@ -156,7 +111,11 @@ func (s *Server) issue(r *http.Request, csr []byte, node string) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.SetNodeState(r.Context(), node, registry.Approved, cert.SerialNumber.Text(16)); err != nil {
+	err = s.store.RecordCertificate(r.Context(), node, cert.SerialNumber.Text(16))
+	if errors.Is(err, registry.ErrNotApproved) {
+		return nil, errorf(http.StatusForbidden, api.CodeRevoked, "node %s is no longer approved", node)
+	}
+	if err != nil {
 		return nil, err
 	}
 	s.log.Info("certificate issued", "node", node, "serial", cert.SerialNumber.Text(16), "expires", cert.NotAfter)

@@ -67,8 +67,9 @@ var repoTops = map[string]bool{release.MetadataDir: true, release.TargetsDir: tr
 
 // repoFile serves a file of the release repository, as a static mirror would: Range and
 // If-Modified-Since are honoured. Directories, dot files and anything outside metadata/,
-// targets/ and store/ are not found; the repository is opened as an os.Root, so no
-// symbolic link leads out of it.
+// targets/, store/ and secrets/ are not found; in secrets/N/, a node gets the index files
+// and its own directory only. The repository is opened as an os.Root, so no symbolic link
+// leads out of it.
 func (s *Server) repoFile(w http.ResponseWriter, r *http.Request) error {
 	rel := strings.TrimPrefix(r.URL.Path, api.PathRepo)
 	notFound := errorf(http.StatusNotFound, api.CodeNotFound, "%s: not found", r.URL.Path)
@@ -76,7 +77,17 @@ func (s *Server) repoFile(w http.ResponseWriter, r *http.Request) error {
 		return notFound
 	}
 	parts := strings.Split(rel, "/")
-	if !repoTops[parts[0]] || len(parts) < 2 {
+	switch {
+	case len(parts) < 2:
+		return notFound
+	case parts[0] == release.SecretsDir:
+		// secrets/N/index-B.json, or secrets/N/NODE/HASH.age of the node asking.
+		own := len(parts) == 4 && parts[2] == requestNode(r).Name
+		index := len(parts) == 3 && strings.HasPrefix(parts[2], "index-")
+		if !own && !index {
+			return notFound
+		}
+	case !repoTops[parts[0]]:
 		return notFound
 	}
 	for _, p := range parts {

@@ -114,6 +114,31 @@ func testSetNodeState(t *testing.T, s registry.Store) {
 	checkNode(t, get(t, s, "web1"), want)
 }
 
+func testRecordCertificate(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "key1", "m1"))
+	want := node("web1", "key1", "m1")
+	// Pending: refused, nothing recorded.
+	wantErr(t, "RecordCertificate of a pending node", s.RecordCertificate(ctx, "web1", "10"), registry.ErrNotApproved)
+	checkNode(t, get(t, s, "web1"), want)
+	if err := s.SetNodeState(ctx, "web1", registry.Approved, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordCertificate(ctx, "web1", "11"); err != nil {
+		t.Fatal(err)
+	}
+	want.State, want.CertSerial = registry.Approved, "11"
+	checkNode(t, get(t, s, "web1"), want)
+	// Revoked meanwhile: refused, and the node stays revoked.
+	if err := s.SetNodeState(ctx, "web1", registry.Revoked, ""); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "RecordCertificate of a revoked node", s.RecordCertificate(ctx, "web1", "12"), registry.ErrNotApproved)
+	want.State = registry.Revoked
+	checkNode(t, get(t, s, "web1"), want)
+	wantErr(t, "RecordCertificate of no node", s.RecordCertificate(ctx, "web2", "13"), registry.ErrNotFound)
+}
+
 func testFindByMachineID(t *testing.T, s registry.Store) {
 	ctx := context.Background()
 	put(t, s, node("web2", "k1", "clone"), node("solo", "k2", "m2"), node("web1", "k3", "clone"),

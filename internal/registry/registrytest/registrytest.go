@@ -18,12 +18,17 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		fn   func(t *testing.T, s registry.Store)
 	}{
 		{"PutPendingNode", testPutPendingNode},
+		{"EnrollWithoutToken", testEnrollWithoutToken},
+		{"EnrollWithToken", testEnrollWithToken},
+		{"EnrollRefusals", testEnrollRefusals},
+		{"EnrollClonesConcurrently", testEnrollClonesConcurrently},
 		{"PutPendingNodeSameKey", testPutPendingNodeSameKey},
 		{"PutPendingNodeOtherKey", testPutPendingNodeOtherKey},
 		{"PutPendingNodeIncomplete", testPutPendingNodeIncomplete},
 		{"GetNodeNotFound", testGetNodeNotFound},
 		{"ListNodesByName", testListNodesByName},
 		{"SetNodeState", testSetNodeState},
+		{"RecordCertificate", testRecordCertificate},
 		{"FindByMachineID", testFindByMachineID},
 		{"FindByKeyFingerprint", testFindByKeyFingerprint},
 		{"ForgetNode", testForgetNode},

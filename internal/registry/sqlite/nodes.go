@@ -37,6 +37,79 @@ func (s *Store) PutPendingNode(ctx context.Context, n registry.Node) error {
 	})
 }
 
+// Enroll records an enrollment request in one serialized transaction.
+func (s *Store) Enroll(ctx context.Context, e registry.Enrollment) (registry.Node, error) {
+	n := e.Node
+	n.TokenLabel = "" // from the token, if any
+	op := fmt.Sprintf("enroll node %q", n.Name)
+	if err := n.Check(); err != nil {
+		return registry.Node{}, s.errorf(op, err)
+	}
+	var out registry.Node
+	err := s.write(ctx, op, func(tx *sql.Tx) error {
+		for _, c := range []struct {
+			where string
+			arg   string
+			key   bool
+		}{{`machine_id = ? AND machine_id <> ''`, n.MachineID, false}, {`key_fingerprint = ?`, n.KeyFingerprint, true}} {
+			var other string
+			err := tx.QueryRowContext(ctx, `SELECT name FROM nodes WHERE `+c.where+` AND name <> ? ORDER BY name LIMIT 1`, c.arg, n.Name).Scan(&other)
+			if err == nil {
+				return &registry.CloneError{Other: other, Key: c.key}
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		existing, err := queryNodes(ctx, tx, `WHERE name = ?`, n.Name)
+		if err != nil {
+			return err
+		}
+		if len(existing) > 0 {
+			out = existing[0]
+			switch {
+			case out.KeyFingerprint != n.KeyFingerprint:
+				return fmt.Errorf("enrolled with another key: %w", registry.ErrExists)
+			case out.State == registry.Revoked:
+				return nil
+			}
+		}
+		approve := false
+		if e.Token != "" && (len(existing) == 0 || out.State == registry.Pending) {
+			t, err := useToken(ctx, tx, e.Token, n.LastSeen)
+			if err != nil {
+				return err
+			}
+			n.TokenLabel, approve = t.Label, true
+		}
+		if len(existing) == 0 {
+			_, err = tx.ExecContext(ctx, `INSERT INTO nodes (`+nodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)`,
+				n.Name, registry.Pending, n.KeyFingerprint, n.MachineID, micros(n.Enrolled), micros(n.LastSeen), n.Facts, n.TokenLabel, n.Recipient)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE nodes SET facts = ?, machine_id = ?, recipient = ?, last_seen = ?, token_label = CASE WHEN ? THEN ? ELSE token_label END WHERE name = ?`,
+				n.Facts, n.MachineID, n.Recipient, micros(n.LastSeen), approve, n.TokenLabel, n.Name)
+		}
+		if err != nil {
+			return err
+		}
+		if approve {
+			if _, err := tx.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE name = ?`, registry.Approved, n.Name); err != nil {
+				return err
+			}
+		}
+		nodes, err := queryNodes(ctx, tx, `WHERE name = ?`, n.Name)
+		if err != nil {
+			return err
+		}
+		out = nodes[0]
+		return nil
+	})
+	if err != nil {
+		return registry.Node{}, err
+	}
+	return out, nil
+}
+
 // GetNode returns a node.
 func (s *Store) GetNode(ctx context.Context, name string) (registry.Node, error) {
 	nodes, err := s.queryNodes(ctx, `WHERE name = ?`, name)
@@ -95,6 +168,24 @@ func (s *Store) SetNodeState(ctx context.Context, name string, state registry.No
 	})
 }
 
+// RecordCertificate records the serial of a certificate issued to an approved node.
+func (s *Store) RecordCertificate(ctx context.Context, name, certSerial string) error {
+	return s.write(ctx, fmt.Sprintf("record node %q's certificate", name), func(tx *sql.Tx) error {
+		var state registry.NodeState
+		err := tx.QueryRowContext(ctx, `SELECT state FROM nodes WHERE name = ?`, name).Scan(&state)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return registry.ErrNotFound
+		case err != nil:
+			return err
+		case state != registry.Approved:
+			return fmt.Errorf("node is %s: %w", state, registry.ErrNotApproved)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE nodes SET cert_serial = ? WHERE name = ?`, certSerial, name)
+		return err
+	})
+}
+
 // ForgetNode removes a node and its reports.
 func (s *Store) ForgetNode(ctx context.Context, name string) error {
 	return s.write(ctx, fmt.Sprintf("forget node %q", name), func(tx *sql.Tx) error {
@@ -112,7 +203,12 @@ func (s *Store) TouchNode(ctx context.Context, name string, seen time.Time, fact
 
 // queryNodes returns the nodes matching where, by name.
 func (s *Store) queryNodes(ctx context.Context, where string, args ...any) ([]registry.Node, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+nodeColumns+` FROM nodes `+where+` ORDER BY name`, args...)
+	return queryNodes(ctx, s.db, where, args...)
+}
+
+// queryNodes returns the nodes matching where, by name, from a database or a transaction.
+func queryNodes(ctx context.Context, q querier, where string, args ...any) ([]registry.Node, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+nodeColumns+` FROM nodes `+where+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, err
 	}

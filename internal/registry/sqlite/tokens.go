@@ -36,22 +36,32 @@ func (s *Store) UseToken(ctx context.Context, id string, now time.Time) (registr
 	var t registry.Token
 	// The token's label is not known before it is read: name it by a prefix of its hash.
 	err := s.write(ctx, fmt.Sprintf("use token %.12s", hash), func(tx *sql.Tx) error {
-		tokens, err := queryTokens(ctx, tx, `WHERE hash = ?`, hash)
-		if err != nil {
-			return err
-		}
-		if len(tokens) == 0 {
-			return &registry.TokenError{Reason: registry.TokenUnknown}
-		}
-		t = tokens[0]
-		if reason := t.Refusal(now); reason != "" {
-			return &registry.TokenError{Reason: reason}
-		}
-		t.UsesLeft--
-		_, err = tx.ExecContext(ctx, `UPDATE tokens SET uses_left = ? WHERE hash = ?`, t.UsesLeft, hash)
+		var err error
+		t, err = useToken(ctx, tx, id, now)
 		return err
 	})
 	if err != nil {
+		return registry.Token{}, err
+	}
+	return t, nil
+}
+
+// useToken spends one use of a token within tx.
+func useToken(ctx context.Context, tx *sql.Tx, id string, now time.Time) (registry.Token, error) {
+	hash := registry.TokenHash(id)
+	tokens, err := queryTokens(ctx, tx, `WHERE hash = ?`, hash)
+	if err != nil {
+		return registry.Token{}, err
+	}
+	if len(tokens) == 0 {
+		return registry.Token{}, &registry.TokenError{Reason: registry.TokenUnknown}
+	}
+	t := tokens[0]
+	if reason := t.Refusal(now); reason != "" {
+		return registry.Token{}, &registry.TokenError{Reason: reason}
+	}
+	t.UsesLeft--
+	if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = ? WHERE hash = ?`, t.UsesLeft, hash); err != nil {
 		return registry.Token{}, err
 	}
 	t.ID = id
