@@ -49,6 +49,10 @@ const (
 	// + "/NAME/approve", "/NAME/revoke": POST → Node. + "/NAME/reports?limit=N": GET →
 	// []Report, newest first.
 	PathAdminNodes = "/v1/admin/nodes"
+	// PathAdminReleases: POST ReleaseRequest → ReleaseResult: preview a config against
+	// every enrolled node and, unless only previewing, publish it as the next release. 409
+	// with the result when nodes fail to evaluate and the request does not force it.
+	PathAdminReleases = "/v1/admin/releases"
 	// PathAdminTokens: GET → []Token, POST TokenRequest → Token (with its ID, shown once).
 	// + "/HASH/revoke": POST → 204.
 	PathAdminTokens = "/v1/admin/tokens"
@@ -60,6 +64,8 @@ const (
 	MaxFactsBytes  = 1 << 20
 	MaxReportBytes = 16 << 20
 	MaxAdminBytes  = 64 << 10
+	// MaxReleaseBytes bounds a release request (its config, a gzipped tar, in base64).
+	MaxReleaseBytes = 64 << 20
 )
 
 // Error codes.
@@ -73,12 +79,17 @@ const (
 	CodeNameTaken    = "name_taken" // the name is enrolled with another key
 	CodeClone        = "clone"      // the machine ID or key is another node's
 	CodeInternal     = "internal"
+	// CodeReleaseFails: a release that fails to evaluate for some nodes, not forced; the
+	// body is a ReleaseResult with its preview.
+	CodeReleaseFails = "release_fails"
 )
 
 // Error is the body of every error response.
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"error"`
+	// Body is the whole response, for errors that carry more (CodeReleaseFails).
+	Body []byte `json:"-"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -179,4 +190,58 @@ type Report struct {
 	Outcome  string          `json:"outcome"`
 	Release  uint64          `json:"release"`
 	Body     json.RawMessage `json:"body"`
+}
+
+// ReleaseRequest sends a config repository to the server to preview and publish.
+type ReleaseRequest struct {
+	// Config is the config repository as a gzipped tar of directories and regular files.
+	Config       []byte        `json:"config"`
+	Notes        string        `json:"notes,omitempty"`
+	HealthChecks []HealthCheck `json:"health_checks,omitempty"`
+	// Preview only: nothing is published.
+	Preview bool `json:"preview,omitempty"`
+	// Force publishes even if the release fails to evaluate for some nodes.
+	Force bool `json:"force,omitempty"`
+}
+
+// HealthCheck is a command the agent runs after applying a release.
+type HealthCheck struct {
+	Name    string   `json:"name"`
+	Command []string `json:"command"`
+	Timeout string   `json:"timeout"` // a Go duration: "60s"
+}
+
+// ReleaseResult is what a release request did.
+type ReleaseResult struct {
+	// Version is the release published (0: none, a preview or a refusal).
+	Version  uint64   `json:"version,omitempty"`
+	Config   string   `json:"config,omitempty"` // its config tree's ID
+	Checked  []string `json:"checked,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Preview  Preview  `json:"preview"`
+	// Code and Message are set when the release was refused (CodeReleaseFails).
+	Code    string `json:"code,omitempty"`
+	Message string `json:"error,omitempty"`
+}
+
+// Preview is what a release would change on each enrolled node, compared with the
+// release the fleet has now (From; 0: none).
+type Preview struct {
+	From  uint64        `json:"from"`
+	Nodes []PreviewNode `json:"nodes"`
+}
+
+// PreviewNode is one node's preview: its changes, or why the release fails for it.
+type PreviewNode struct {
+	Node    string          `json:"node"`
+	Changes []PreviewChange `json:"changes,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	NoFacts bool            `json:"no_facts,omitempty"`
+}
+
+// PreviewChange is one resource added, removed or changed (with the fields that differ).
+type PreviewChange struct {
+	Address string   `json:"address"`
+	Kind    string   `json:"kind"`
+	Fields  []string `json:"fields,omitempty"`
 }

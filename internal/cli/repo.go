@@ -157,8 +157,10 @@ func newRelease(s *streams) *cobra.Command {
 	var repo, keys, notes, secretsDir, recipientsFile string
 	var checks []string
 	var checkTimeout time.Duration
+	var toServer, previewOnly, force bool
+	admin := &adminFlags{}
 	cmd := &cobra.Command{
-		Use:   "release CONFIG_DIR --repo REPO [--keys DIR] [--notes TEXT] [--health-check NAME=COMMAND]... [--health-timeout DUR] [--secrets DIR --recipients FILE]",
+		Use:   "release CONFIG_DIR (--repo REPO [--keys DIR] | --server [--preview] [--force]) [--notes TEXT] [--health-check NAME=COMMAND]...",
 		Short: "Check a config for every node, then publish it as the next signed release",
 		Long: `Check CONFIG_DIR for every node it names (each inventory row and each node block without
 wildcards, facts unknown, as satchel check does) and refuse to publish if any node fails,
@@ -181,22 +183,41 @@ config repository), and --recipients FILE, the nodes' age recipients as 'satchel
 recipients' prints them. Each secret is encrypted to its node alone; a node not enrolled
 yet gets its secrets in the first release after it enrolls (a warning says so).
 
-Exit status 0 when published, 1 otherwise, 64 for a bad flag.`,
+With --server, the config goes to the satchel server of the admin credential
+(--credential), which first previews it: it evaluates the release for every approved node
+from the facts the node last reported and compares each node's catalog with its catalog
+under the current release, printing which resources would be added (+), removed (-) or
+changed (~), grouped by identical change, and which nodes it fails for. A release that
+fails for any node is not published unless --force. --preview only previews. The server
+signs with the keys in its data directory and encrypts the secrets it keeps there
+(DATA/secrets/NAME) to each node.
+
+Exit status 0 when published (or previewed without failures), 1 otherwise, 64 for a bad
+flag.`,
 		Args: wantArgs(1, "CONFIG_DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if repo == "" {
-				return &usageError{errors.New("release needs the repository: --repo REPO")}
+			toServer = toServer || previewOnly
+			switch {
+			case toServer && (repo != "" || keys != "" || secretsDir != "" || recipientsFile != ""):
+				return &usageError{errors.New("--server publishes with the server's repository, keys and secrets: --repo, --keys, --secrets and --recipients go without it")}
+			case !toServer && repo == "":
+				return &usageError{errors.New("release needs the repository: --repo REPO, or --server")}
+			case !toServer && force:
+				return &usageError{errors.New("--force goes with --server")}
 			}
 			healthChecks, err := parseHealthChecks(checks, checkTimeout)
 			if err != nil {
 				return err
 			}
+			if info, err := os.Stat(args[0]); err != nil || !info.IsDir() {
+				return fail("%s is not a config directory", args[0])
+			}
+			if toServer {
+				return releaseToServer(s, admin, args[0], notes, healthChecks, previewOnly, force)
+			}
 			dir, err := keysDir(keys)
 			if err != nil {
 				return err
-			}
-			if info, err := os.Stat(args[0]); err != nil || !info.IsDir() {
-				return fail("%s is not a config directory", args[0])
 			}
 			if err := askPassphrase(s, dir); err != nil {
 				return err
@@ -248,6 +269,10 @@ Exit status 0 when published, 1 otherwise, 64 for a bad flag.`,
 	cmd.Flags().DurationVar(&checkTimeout, "health-timeout", 60*time.Second, "the time each health check may run")
 	cmd.Flags().StringVar(&secretsDir, "secrets", "", "the `directory` of the secrets the config reads with secret(NAME), each a file at NAME")
 	cmd.Flags().StringVar(&recipientsFile, "recipients", "", "the nodes' age recipients, a `file` of 'NODE age1…' lines (satchel nodes recipients)")
+	cmd.Flags().BoolVar(&toServer, "server", false, "send the config to the server of the admin credential, which previews and publishes it")
+	cmd.Flags().BoolVar(&previewOnly, "preview", false, "with the server: show what the release would change on every node, and publish nothing")
+	cmd.Flags().BoolVar(&force, "force", false, "with --server: publish even if the release fails to evaluate for some nodes")
+	admin.register(cmd)
 	return cmd
 }
 

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -93,4 +95,19 @@ func (a *Admin) Tokens(ctx context.Context) ([]api.Token, error) {
 func (a *Admin) RevokeToken(ctx context.Context, hash string) error {
 	_, err := a.conn.do(ctx, http.MethodPost, api.PathAdminTokens+"/"+url.PathEscape(hash)+"/revoke", nil, nil)
 	return err
+}
+
+// Release sends a config (a gzipped tar, dirtar.Pack) to be previewed and, unless
+// req.Preview, published. A release refused because nodes fail to evaluate is not an
+// error: refused is true and the result holds the preview.
+func (a *Admin) Release(ctx context.Context, req api.ReleaseRequest) (res api.ReleaseResult, refused bool, err error) {
+	status, err := a.conn.do(ctx, http.MethodPost, api.PathAdminReleases, req, &res)
+	var e *api.Error
+	if status == http.StatusConflict && errors.As(err, &e) && e.Code == api.CodeReleaseFails {
+		if jerr := json.Unmarshal(e.Body, &res); jerr != nil {
+			return res, false, fmt.Errorf("the server's answer: %w", jerr)
+		}
+		return res, true, nil
+	}
+	return res, false, err
 }

@@ -76,6 +76,7 @@ func (c *conn) send(ctx context.Context, method, path string, body io.Reader, ou
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e = api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("%s %s: %s", method, path, resp.Status)}
 		}
+		e.Body = data
 		return resp.StatusCode, &e
 	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"golang.org/x/sys/unix"
 
+	"github.com/satchelcm/satchel/internal/fsroot"
 	"github.com/satchelcm/satchel/internal/store"
 )
 
@@ -190,4 +192,52 @@ func lockRepo(repo string) (func(), error) {
 		return nil, err
 	}
 	return func() { _ = f.Close() }, nil
+}
+
+// Latest returns the newest release of the repository in repoDir, as its publisher keeps
+// it (read from the repository's own files, not verified as a node verifies them), or nil
+// if it has none.
+func Latest(repoDir string) (*Manifest, error) {
+	entries, err := os.ReadDir(filepath.Join(repoDir, TargetsDir, releasesDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("latest release: %w", err)
+	}
+	var latest uint64
+	for _, e := range entries {
+		if v, ok := releaseVersion(releasesDir + "/" + e.Name()); ok {
+			latest = max(latest, v)
+		}
+	}
+	if latest == 0 {
+		return nil, nil
+	}
+	data, err := os.ReadFile(filepath.Join(repoDir, TargetsDir, filepath.FromSlash(TargetPath(latest))))
+	if err != nil {
+		return nil, fmt.Errorf("latest release: %w", err)
+	}
+	return DecodeManifest(data)
+}
+
+// CheckoutConfig writes release m's config tree from the repository's store into dir, a
+// new directory.
+func CheckoutConfig(ctx context.Context, repoDir string, m *Manifest, dir string) error {
+	s, err := store.Open(filepath.Join(repoDir, StoreDir))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return err
+	}
+	root, err := fsroot.Open(filepath.Dir(dir))
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if _, err := s.MaterializeTree(ctx, root, "/"+filepath.Base(dir), m.Config, store.TreeOptions{}); err != nil {
+		return fmt.Errorf("check out release %d's config: %w", m.Version, err)
+	}
+	return nil
 }

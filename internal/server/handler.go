@@ -22,6 +22,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST "+api.PathAdminNodes+"/{name}/approve", s.adminOnly(s.approveNode))
 	mux.Handle("POST "+api.PathAdminNodes+"/{name}/revoke", s.adminOnly(s.revokeNode))
 	mux.Handle("GET "+api.PathAdminNodes+"/{name}/reports", s.adminOnly(s.listReports))
+	mux.Handle("POST "+api.PathAdminReleases, s.adminOnly(s.postRelease))
 	mux.Handle("GET "+api.PathAdminTokens, s.adminOnly(s.listTokens))
 	mux.Handle("POST "+api.PathAdminTokens, s.adminOnly(s.createToken))
 	mux.Handle("POST "+api.PathAdminTokens+"/{hash}/revoke", s.adminOnly(s.revokeToken))

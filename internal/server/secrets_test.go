@@ -51,7 +51,7 @@ func TestNodeGetsOnlyItsOwnSecrets(t *testing.T) {
 		"secrets/1/school-1/":         http.StatusNotFound,
 		"secrets/1/school-3/../school-1/" + filepath.Base(own): http.StatusNotFound,
 		"secrets/1/%2e%2e/1/school-1/" + filepath.Base(own):    http.StatusNotFound,
-		"secrets/1":                                             http.StatusNotFound,
+		"secrets/1": http.StatusNotFound,
 	} {
 		resp, err := n3.HTTPClient().Get(n3.RepoURL() + path)
 		if err != nil {
