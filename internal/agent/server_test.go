@@ -167,3 +167,44 @@ type discard struct{}
 func (discard) Header() http.Header         { return http.Header{} }
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func (discard) WriteHeader(int)             {}
+
+// With a third of its certificate's life left, the agent renews it on its own, and keeps
+// using the server with the new one.
+func TestAgentRenewsItsCertificate(t *testing.T) {
+	f := newFleet(t)
+	o := startOffice(t, filepath.Join(f.base, "office"), "127.0.0.1:0", nil)
+	opts := enrollNode(t, f, o)
+	f.release("1", "a\n")
+	id, err := client.LoadIdentity(filepath.Join(f.state, IdentityDirName))
+	must(t, err)
+	before := id.Certificate()
+	if rep := f.cycle(opts); rep.Outcome != Applied {
+		t.Fatalf("first cycle: %s %q", rep.Outcome, rep.Error)
+	}
+	id, err = client.LoadIdentity(filepath.Join(f.state, IdentityDirName))
+	must(t, err)
+	if !id.Certificate().Equal(before) {
+		t.Fatal("renewed with most of its life left")
+	}
+	// Two thirds of the way through its life, as the agent's clock has it.
+	opts.Now = func() time.Time { return before.NotBefore.Add(before.NotAfter.Sub(before.NotBefore) * 2 / 3).Add(time.Hour) }
+	f.cycle(opts)
+	id, err = client.LoadIdentity(filepath.Join(f.state, IdentityDirName))
+	must(t, err)
+	after := id.Certificate()
+	if after.NotAfter.Before(before.NotAfter) || after.SerialNumber.Cmp(before.SerialNumber) == 0 {
+		t.Fatalf("certificate not renewed: serial %x until %s, was %x until %s", after.SerialNumber, after.NotAfter, before.SerialNumber, before.NotAfter)
+	}
+	if !strings.Contains(f.log.String(), "certificate renewed") {
+		t.Errorf("the log does not say the certificate was renewed:\n%s", f.log)
+	}
+	n, err := o.srv.Store().GetNode(context.Background(), "school-1")
+	must(t, err)
+	if n.CertSerial != after.SerialNumber.Text(16) {
+		t.Errorf("the server records serial %s, the node holds %x", n.CertSerial, after.SerialNumber)
+	}
+	opts.Now = nil
+	if rep := f.cycle(opts); rep.Repository == "" {
+		t.Errorf("with the new certificate the server did not answer: %q", rep.RefreshErrors)
+	}
+}

@@ -119,6 +119,12 @@ For a fleet, with nothing but a static file server, a mirror or a USB stick:
   satchel release DIR --repo REPO    check DIR for every node, publish it signed
   satchel agent --repo URL|DIR --trust ROOT_JSON    on each node: pull, apply, roll back
 
+With a server (one process, embedded database):
+  satchel server --data DIR  CA, enrollment, releases over mutual TLS, reports, secrets
+  satchel enroll --server URL --ca-fingerprint FP [--token T]    on each node, once
+  satchel release DIR --preview | --server    what changes on every node; publish
+  satchel nodes, satchel tokens, satchel reports NAME    the operator's view
+
 Exit codes: 0 success; 1 failure; with --detailed-exitcode 2 changes, 4 failures,
 6 both; 64 usage error.`,
 		Version:       version(),
