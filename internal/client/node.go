@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,7 +113,7 @@ func (n *Node) HTTPClient() *http.Client { return n.conn.http }
 
 // PutFacts sends the node's facts (a JSON object).
 func (n *Node) PutFacts(ctx context.Context, facts []byte) error {
-	_, err := n.conn.send(ctx, http.MethodPut, api.PathFacts, bytes.NewReader(facts), nil)
+	_, err := n.conn.send(ctx, http.MethodPut, api.PathFacts, facts, nil)
 	if err != nil {
 		return fmt.Errorf("send facts: %w", err)
 	}

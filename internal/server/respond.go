@@ -1,6 +1,7 @@
 package server
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,12 +68,27 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error 
 	return nil
 }
 
-// readBody reads the request body, refusing one over limit bytes (413).
+// readBody reads the request body, refusing one over limit bytes (413), counted both as
+// sent and, for a gzipped body (Content-Encoding: gzip), once decompressed: a small bomb
+// that inflates beyond the limit is refused as it inflates.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body over %d bytes", limit)
+	tooLarge := errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body over %d bytes", limit)
+	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "request body: not gzip: %v", err)
+		}
+		body = io.LimitReader(zr, limit+1)
+	default:
+		return nil, errorf(http.StatusUnsupportedMediaType, api.CodeBadRequest, "request body: content encoding %q: want gzip or none", enc)
+	}
+	data, err := io.ReadAll(body)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || int64(len(data)) > limit {
+		return nil, tooLarge
 	}
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "read request body: %v", err)
