@@ -187,7 +187,9 @@ func TestAgentRenewsItsCertificate(t *testing.T) {
 		t.Fatal("renewed with most of its life left")
 	}
 	// Two thirds of the way through its life, as the agent's clock has it.
-	opts.Now = func() time.Time { return before.NotBefore.Add(before.NotAfter.Sub(before.NotBefore) * 2 / 3).Add(time.Hour) }
+	opts.Now = func() time.Time {
+		return before.NotBefore.Add(before.NotAfter.Sub(before.NotBefore) * 2 / 3).Add(time.Hour)
+	}
 	f.cycle(opts)
 	id, err = client.LoadIdentity(filepath.Join(f.state, IdentityDirName))
 	must(t, err)
