@@ -97,11 +97,31 @@ func (t *TransferStats) add(st transfer.Stats) {
 	}
 }
 
-// marshalReport encodes a cycle report for the spool.
+// marshalReport encodes a cycle report for the spool, as compact JSON and without the
+// runs' unchanged resources (their summaries count them): the report crosses a slow link
+// every cycle, and a thousand resources that did not change say nothing the count does not.
 func marshalReport(r *CycleReport) ([]byte, error) {
-	data, err := json.MarshalIndent(r, "", "  ")
+	c := *r
+	c.Run, c.FailedRun = withoutUnchanged(r.Run), withoutUnchanged(r.FailedRun)
+	data, err := json.Marshal(&c)
 	if err != nil {
 		return nil, err
 	}
 	return append(data, '\n'), nil
+}
+
+// withoutUnchanged is a copy of run listing only the resources that did not stay
+// unchanged.
+func withoutUnchanged(run *report.Report) *report.Report {
+	if run == nil {
+		return nil
+	}
+	c := *run
+	c.Resources = make([]*report.Resource, 0, len(run.Resources))
+	for _, res := range run.Resources {
+		if res.Status != report.Unchanged {
+			c.Resources = append(c.Resources, res)
+		}
+	}
+	return &c
 }
