@@ -104,11 +104,15 @@ func (c *cycle) run(ctx context.Context) {
 		return
 	}
 	rep.Node = c.node
-	if a.awaitingApproval() {
-		if err := a.pollEnrollment(ctx, c.facts); err != nil {
+	if err := a.ensureCertificate(ctx, c.facts); err != nil {
+		if len(a.repositories()) == 0 && st.Good == nil {
 			c.fail(err)
 			return
 		}
+		// Other repositories may serve the node, and its last good release is applied
+		// again in any case.
+		rep.RefreshErrors = append(rep.RefreshErrors, err.Error())
+		a.logf("%v", err)
 	}
 	lock, err := engine.AcquireLockContext(ctx, filepath.Join(a.state, runLockName), a.opts.LockWait)
 	if ctx.Err() != nil {

@@ -70,6 +70,22 @@ func (a *Agent) httpFor(remote string) *http.Client {
 	return a.http
 }
 
+// ensureCertificate makes sure the node can talk to its server: a pending node asks
+// whether it is approved; a node whose certificate expired while it could not reach the
+// server (a school offline for months, reached by USB meanwhile) asks for a new one by
+// enrolling again with its key, which the server grants to an approved node.
+func (a *Agent) ensureCertificate(ctx context.Context, facts map[string]any) error {
+	switch {
+	case a.awaitingApproval():
+		return a.pollEnrollment(ctx, facts)
+	case a.node != nil && !a.opts.Now().Before(a.identity.Certificate().NotAfter):
+		a.logf("the node's certificate expired on %s: enrolling again with its key", a.identity.Certificate().NotAfter.Format("2006-01-02"))
+		a.node = nil
+		return a.pollEnrollment(ctx, facts)
+	}
+	return nil
+}
+
 // pollEnrollment asks the server again whether the node is approved. Approved, the node
 // trusts the repository root the server sent (if it trusts none yet) and pulls from the
 // server from now on. Still pending is an error that says what to do.
@@ -96,7 +112,7 @@ func (a *Agent) pollEnrollment(ctx context.Context, facts map[string]any) error 
 	if a.node, err = client.NewNode(a.identity); err != nil {
 		return err
 	}
-	a.logf("node %s approved by %s: pulling releases from it", info.Name, info.Server)
+	a.logf("node %s holds a certificate from %s, valid until %s: pulling releases from it", info.Name, info.Server, a.identity.Certificate().NotAfter.Format("2006-01-02"))
 	return nil
 }
 

@@ -210,3 +210,36 @@ func TestAgentRenewsItsCertificate(t *testing.T) {
 		t.Errorf("with the new certificate the server did not answer: %q", rep.RefreshErrors)
 	}
 }
+
+// A node whose certificate expired while it could not reach the server enrolls again with
+// its key and gets a new one; a revoked node does not.
+func TestAgentReenrollsAfterItsCertificateExpired(t *testing.T) {
+	f := newFleet(t)
+	o := startOffice(t, filepath.Join(f.base, "office"), "127.0.0.1:0", nil)
+	opts := enrollNode(t, f, o)
+	f.release("1", "a\n")
+	id, err := client.LoadIdentity(filepath.Join(f.state, IdentityDirName))
+	must(t, err)
+	before := id.Certificate()
+	opts.Now = func() time.Time { return before.NotAfter.Add(time.Hour) }
+	rep := f.cycle(opts)
+	if rep.Outcome != Applied {
+		t.Fatalf("cycle after expiry: %s %q %q", rep.Outcome, rep.Error, rep.RefreshErrors)
+	}
+	id, err = client.LoadIdentity(filepath.Join(f.state, IdentityDirName))
+	must(t, err)
+	if id.Certificate().SerialNumber.Cmp(before.SerialNumber) == 0 {
+		t.Fatal("no new certificate after expiry")
+	}
+	if !strings.Contains(f.log.String(), "certificate expired on") {
+		t.Errorf("the log does not say why it enrolled again:\n%s", f.log)
+	}
+
+	must(t, o.srv.Store().SetNodeState(context.Background(), "school-1", registry.Revoked, ""))
+	later := id.Certificate().NotAfter.Add(time.Hour)
+	opts.Now = func() time.Time { return later }
+	rep = f.cycle(opts)
+	if rep.Outcome != Reapplied || len(rep.RefreshErrors) != 1 || !strings.Contains(rep.RefreshErrors[0], "revoked") {
+		t.Errorf("revoked node after expiry: %s %q, want its good release re-applied, and why the server refused", rep.Outcome, rep.RefreshErrors)
+	}
+}
