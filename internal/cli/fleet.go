@@ -53,6 +53,24 @@ func (f *adminFlags) credentialPath() string {
 	return filepath.Join(DefaultServerDataDir, server.CredentialFile)
 }
 
+// withAdmin makes a command's RunE that calls fn with the admin connection; an error fn
+// returns that is not already an exit status is a failure.
+func (f *adminFlags) withAdmin(fn func(a *client.Admin, args []string) error) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		a, err := f.admin()
+		if err != nil {
+			return err
+		}
+		err = fn(a, args)
+		var ee *exitError
+		var ue *usageError
+		if err == nil || errors.As(err, &ee) || errors.As(err, &ue) {
+			return err
+		}
+		return fail("%v", err)
+	}
+}
+
 func (f *adminFlags) admin() (*client.Admin, error) {
 	if f.output != "table" && f.output != "json" {
 		return nil, &usageError{fmt.Errorf("--output %q: want table or json", f.output)}
@@ -117,11 +135,7 @@ reports, so that its name can enroll again with a new key (a replaced machine).`
 		Use:   "list",
 		Short: "List the nodes: state, key fingerprint, last contact",
 		Args:  wantArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			nodes, err := a.Nodes(ctx)
 			if err != nil {
 				return fail("%v", err)
@@ -141,17 +155,13 @@ reports, so that its name can enroll again with a new key (a replaced machine).`
 			fmt.Fprintf(s.stdout, "%s: %d approved, %d pending, %d revoked\n", plural(len(nodes), "node"),
 				counts[api.StateApproved], counts[api.StatePending], counts[api.StateRevoked])
 			return nil
-		},
+		}),
 	}
 	show := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a node: state, keys, enrollment, facts",
 		Args:  wantArgs(1, "a node name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			n, err := a.Node(ctx, args[0])
 			if err != nil {
 				return fail("%v", err)
@@ -178,18 +188,14 @@ reports, so that its name can enroll again with a new key (a replaced machine).`
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	var fingerprint string
 	approve := &cobra.Command{
 		Use:   "approve NAME",
 		Short: "Approve a pending node: it gets its certificate at its next request",
 		Args:  wantArgs(1, "a node name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			if fingerprint != "" {
 				n, err := a.Node(ctx, args[0])
 				if err != nil {
@@ -205,51 +211,39 @@ reports, so that its name can enroll again with a new key (a replaced machine).`
 			}
 			fmt.Fprintf(s.stdout, "approved %s (fingerprint %s): it gets its certificate at its next request\n", n.Name, n.Fingerprint)
 			return nil
-		},
+		}),
 	}
 	approve.Flags().StringVar(&fingerprint, "fingerprint", "", "approve only if the node's key has this short `fingerprint` (as satchel enroll printed it)")
 	revoke := &cobra.Command{
 		Use:   "revoke NAME",
 		Short: "Revoke a node: its next request is refused",
 		Args:  wantArgs(1, "a node name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			n, err := a.Revoke(ctx, args[0])
 			if err != nil {
 				return fail("%v", err)
 			}
 			fmt.Fprintf(s.stdout, "revoked %s: its next request is refused\n", n.Name)
 			return nil
-		},
+		}),
 	}
 	forget := &cobra.Command{
 		Use:   "forget NAME",
 		Short: "Remove a node and its reports, so that its name can enroll with a new key",
 		Args:  wantArgs(1, "a node name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			if err := a.Forget(ctx, args[0]); err != nil {
 				return fail("%v", err)
 			}
 			fmt.Fprintf(s.stdout, "forgot %s and its reports\n", args[0])
 			return nil
-		},
+		}),
 	}
 	recipients := &cobra.Command{
 		Use:   "recipients",
 		Short: "Print the approved nodes' age recipients, for satchel release --recipients",
 		Args:  wantArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			nodes, err := a.Nodes(ctx)
 			if err != nil {
 				return fail("%v", err)
@@ -261,7 +255,7 @@ reports, so that its name can enroll again with a new key (a replaced machine).`
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(list, show, approve, revoke, forget, recipients)
 	return cmd
@@ -285,11 +279,7 @@ which names it afterwards (list, revoke).`,
 		Use:   "create --uses N [--expires 7d] [--label TEXT]",
 		Short: "Create a bootstrap token (shown once)",
 		Args:  wantArgs(0, "flags only"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			req := api.TokenRequest{Label: label, Uses: uses}
 			if expires != "" {
 				d, err := parseDays(expires)
@@ -312,7 +302,7 @@ which names it afterwards (list, revoke).`,
 			}
 			fmt.Fprintf(s.stdout, "%s, %s; shown only now: the server keeps its hash %s\n", plural(t.UsesLeft, "use"), until, t.Hash[:12])
 			return nil
-		},
+		}),
 	}
 	create.Flags().IntVar(&uses, "uses", 1, "how many machines may enroll with it")
 	create.Flags().StringVar(&expires, "expires", "7d", "how long it is valid (a `duration`: 7d, 12h, 30m; 0: never)")
@@ -321,11 +311,7 @@ which names it afterwards (list, revoke).`,
 		Use:   "list",
 		Short: "List the tokens, by creation",
 		Args:  wantArgs(0, "no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			tokens, err := a.Tokens(ctx)
 			if err != nil {
 				return fail("%v", err)
@@ -352,17 +338,13 @@ which names it afterwards (list, revoke).`,
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", t.Hash[:12], t.Label, t.UsesLeft, exp, state)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	revoke := &cobra.Command{
 		Use:   "revoke HASH",
 		Short: "Revoke a token, named by its hash or a unique prefix of it (8 digits or more)",
 		Args:  wantArgs(1, "a token hash"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			prefix := strings.ToLower(args[0])
 			if len(prefix) < 8 {
 				return &usageError{fmt.Errorf("token hash %q: give at least 8 digits", args[0])}
@@ -389,7 +371,7 @@ which names it afterwards (list, revoke).`,
 			}
 			fmt.Fprintf(s.stdout, "revoked token %s (%s)\n", match[0].Hash[:12], match[0].Label)
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
@@ -421,11 +403,7 @@ func newReports(s *streams) *cobra.Command {
 		Use:   "reports NAME",
 		Short: "Show a node's last runs: outcome, release, failed and changed resources with diffs",
 		Args:  wantArgs(1, "a node name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := f.admin()
-			if err != nil {
-				return err
-			}
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
 			reports, err := a.Reports(context.Background(), args[0], limit)
 			if err != nil {
 				return fail("%v", err)
@@ -440,7 +418,7 @@ func newReports(s *streams) *cobra.Command {
 				printServerReport(s, r)
 			}
 			return nil
-		},
+		}),
 	}
 	f.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 5, "show this many of the newest reports")
