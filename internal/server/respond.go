@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -96,8 +97,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return data, nil
 }
 
-// jsonObject reports whether data is a JSON object.
+// jsonObject reports whether data is a JSON object. It scans without decoding (a report
+// of a thousand resources is checked, not built in memory).
 func jsonObject(data []byte) bool {
-	var m map[string]json.RawMessage
-	return json.Unmarshal(data, &m) == nil && m != nil
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed)
 }
