@@ -23,9 +23,16 @@ type testServer struct {
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
+	return startServerWith(t, server.Config{})
+}
+
+// startServerWith starts a server with cfg (its DataDir and Log are set here).
+func startServerWith(t *testing.T, cfg server.Config) *testServer {
+	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.Open(server.Config{DataDir: data, Log: log})
+	cfg.DataDir = data
+	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/satchelcm/satchel/internal/api"
 	"github.com/satchelcm/satchel/internal/pki"
@@ -27,6 +28,10 @@ func (s *Server) node(h handlerFunc) http.Handler {
 			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "a client certificate from this server's CA is required: enroll first (satchel enroll)")
 		}
 		cert := r.TLS.VerifiedChains[0][0]
+		// TLS checked the validity at the handshake; a kept-alive connection may outlive it.
+		if now := s.cfg.Now(); now.After(cert.NotAfter) {
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "the node's certificate expired at %s: enroll again", cert.NotAfter.UTC().Format(time.RFC3339))
+		}
 		name, err := pki.NodeName(cert)
 		if err != nil {
 			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err)
