@@ -163,6 +163,9 @@ func (a *Agent) syncServer(ctx context.Context, facts map[string]any) {
 	if n, err := a.uploadReports(ctx); err != nil {
 		a.logf("warning: %v (%d uploaded; the rest wait in the spool)", err, n)
 	}
+	// Nothing more until the next cycle: free the server's side of the connection now
+	// (the TLS session is kept, so the next cycle resumes it).
+	a.node.HTTPClient().CloseIdleConnections()
 }
 
 // sendFacts sends the facts unless the server has these already.

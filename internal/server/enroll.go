@@ -94,7 +94,7 @@ func checkEnrollRequest(req api.EnrollRequest) (csrDER []byte, keyFP string, err
 	if len(req.MachineID) > maxMachineID {
 		return nil, "", errorf(http.StatusBadRequest, api.CodeBadRequest, "machine ID over %d characters", maxMachineID)
 	}
-	if req.Facts != nil && !jsonObject(req.Facts) {
+	if req.Facts != nil && !decodedObject(req.Facts) {
 		return nil, "", errorf(http.StatusBadRequest, api.CodeBadRequest, "facts: want a JSON object")
 	}
 	return req.CSR, pki.Fingerprint(csr.RawSubjectPublicKeyInfo), nil

@@ -21,13 +21,13 @@ type testServer struct {
 	data  string
 }
 
-func startServer(t *testing.T) *testServer {
+func startServer(t testing.TB) *testServer {
 	t.Helper()
 	return startServerWith(t, server.Config{})
 }
 
 // startServerWith starts a server with cfg (its DataDir and Log are set here).
-func startServerWith(t *testing.T, cfg server.Config) *testServer {
+func startServerWith(t testing.TB, cfg server.Config) *testServer {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	cfg.DataDir = data
@@ -67,7 +67,7 @@ func startServerWith(t *testing.T, cfg server.Config) *testServer {
 	return &testServer{Server: srv, url: cred.Server, admin: admin, data: data}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%s", p)
@@ -75,7 +75,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // newToken creates a bootstrap token with uses uses.
-func (s *testServer) newToken(t *testing.T, uses int) string {
+func (s *testServer) newToken(t testing.TB, uses int) string {
 	t.Helper()
 	tok, err := s.admin.CreateToken(context.Background(), api.TokenRequest{Label: "batch", Uses: uses, Expires: time.Now().Add(time.Hour)})
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *testServer) newToken(t *testing.T, uses int) string {
 }
 
 // enroll makes a new identity for name and enrolls it with token ("" for none).
-func (s *testServer) enroll(t *testing.T, name, token, machineID string) (*client.Identity, client.EnrollResult, error) {
+func (s *testServer) enroll(t testing.TB, name, token, machineID string) (*client.Identity, client.EnrollResult, error) {
 	t.Helper()
 	id, err := client.NewIdentity(filepath.Join(t.TempDir(), name))
 	if err != nil {
@@ -99,7 +99,7 @@ func (s *testServer) enroll(t *testing.T, name, token, machineID string) (*clien
 }
 
 // enrolled enrolls name with a one-use token and returns its node connection.
-func (s *testServer) enrolled(t *testing.T, name string) (*client.Identity, *client.Node) {
+func (s *testServer) enrolled(t testing.TB, name string) (*client.Identity, *client.Node) {
 	t.Helper()
 	id, res, err := s.enroll(t, name, s.newToken(t, 1), "mid-"+name)
 	if err != nil {

@@ -141,7 +141,7 @@ func (s *Server) putReport(w http.ResponseWriter, r *http.Request) error {
 	if !reportIDRE.MatchString(up.ID) {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report ID %q: want 1 to 128 letters, digits, dots, dashes and underscores", up.ID)
 	}
-	if !jsonObject(up.Body) {
+	if !decodedObject(up.Body) {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report %s: the body is not a JSON object", up.ID)
 	}
 	if len(up.Outcome) > 64 {

@@ -100,6 +100,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // jsonObject reports whether data is a JSON object. It scans without decoding (a report
 // of a thousand resources is checked, not built in memory).
 func jsonObject(data []byte) bool {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	return len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed)
+	return decodedObject(data) && json.Valid(data)
+}
+
+// decodedObject reports whether a json.RawMessage that json.Unmarshal filled (and so
+// checked) holds an object.
+func decodedObject(raw []byte) bool {
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
+	return len(trimmed) > 0 && trimmed[0] == '{'
 }
