@@ -84,6 +84,11 @@ bench-transfer:
 bench-agent:
 	./bench/agent/bench.sh
 
+## bench-server: satchel server under 1,000 and 10,000 simulated agents over mutual TLS: check-ins, report uploads, RSS (~25 min; QUICK=1 for a short try)
+.PHONY: bench-server
+bench-server:
+	./bench/server/bench.sh
+
 ## bench-peers: Satchel beside Puppet and CFEngine on the shared school-server workload (installs them)
 bench-peers:
 	./bench/peers/bench.sh
