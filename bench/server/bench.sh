@@ -11,7 +11,9 @@
 #      DURATION on a new TLS connection each with a full handshake (mode full: the issue's
 #      target), then for OTHER_DURATION each resuming the TLS session (resumed) and with
 #      the agent's own kept-alive client (keepalive); report uploads of REPORT_RESOURCES
-#      resources, REPORT_CONCURRENCY at a time, for REPORT_DURATION, once for each
+#      resources, REPORT_CONCURRENCY at a time, for REPORT_DURATION (each agent's
+#      connection closed after its upload, as the agent closes it after its cycle;
+#      REPORT_CONN=keep keeps it for the agent's next upload), once for each
 #      percentage of them changed in REPORT_CHANGED (1: a cycle correcting some drift, the
 #      agent's spooled report listing only what changed; 100: every resource changed, the
 #      largest report of that many resources); then every stored report read back and some
@@ -27,7 +29,7 @@
 # Knobs (environment):
 #   AGENTS="1000 10000"  RATE=170  DURATION=5m  OTHER_DURATION=2m  MODES=full,resumed,keepalive
 #   REPORT_DURATION=1m  REPORT_CONCURRENCY=16  REPORT_RESOURCES=1000  REPORT_CHANGED=1,100
-#   RESEND=100
+#   REPORT_CONN=close  RESEND=100
 #   ENROLL_CONCURRENCY=8
 #   QUICK=1              a quick try: DURATION=30s OTHER_DURATION=20s REPORT_DURATION=20s
 #                        unless set (its figures are not the target's)
@@ -53,6 +55,7 @@ REPORT_DURATION=${REPORT_DURATION:-1m}
 REPORT_CONCURRENCY=${REPORT_CONCURRENCY:-16}
 REPORT_RESOURCES=${REPORT_RESOURCES:-1000}
 REPORT_CHANGED=${REPORT_CHANGED:-1,100}
+REPORT_CONN=${REPORT_CONN:-close}
 RESEND=${RESEND:-100}
 ENROLL_CONCURRENCY=${ENROLL_CONCURRENCY:-8}
 LISTEN=${LISTEN:-127.0.0.1:0}
@@ -95,7 +98,7 @@ mkdir -p "$BIN"
 	CGO_ENABLED=0 "$GO" build -trimpath -o "$LG" ./bench/server/loadgen) || die "build"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 COMMIT=$(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown)
-COMMAND="AGENTS=\"$AGENTS\" RATE=$RATE DURATION=$DURATION OTHER_DURATION=$OTHER_DURATION MODES=$MODES REPORT_DURATION=$REPORT_DURATION REPORT_CONCURRENCY=$REPORT_CONCURRENCY REPORT_RESOURCES=$REPORT_RESOURCES REPORT_CHANGED=$REPORT_CHANGED ENROLL_CONCURRENCY=$ENROLL_CONCURRENCY ./bench/server/bench.sh"
+COMMAND="AGENTS=\"$AGENTS\" RATE=$RATE DURATION=$DURATION OTHER_DURATION=$OTHER_DURATION MODES=$MODES REPORT_DURATION=$REPORT_DURATION REPORT_CONCURRENCY=$REPORT_CONCURRENCY REPORT_RESOURCES=$REPORT_RESOURCES REPORT_CHANGED=$REPORT_CHANGED REPORT_CONN=$REPORT_CONN ENROLL_CONCURRENCY=$ENROLL_CONCURRENCY ./bench/server/bench.sh"
 {
 	echo "date: $(date -u -Is)"
 	echo "host: $(hostname)  kernel: $(uname -r)"
@@ -144,7 +147,7 @@ for N in $AGENTS; do
 		--enroll-concurrency "$ENROLL_CONCURRENCY" --modes "$MODES" --rate "$RATE" \
 		--duration "$DURATION" --other-duration "$OTHER_DURATION" \
 		--report-concurrency "$REPORT_CONCURRENCY" --report-duration "$REPORT_DURATION" \
-		--report-resources "$REPORT_RESOURCES" --report-changed "$REPORT_CHANGED" --resend "$RESEND" \
+		--report-resources "$REPORT_RESOURCES" --report-changed "$REPORT_CHANGED" --report-conn "$REPORT_CONN" --resend "$RESEND" \
 		--rows "$OUT/table.md" 2>&1 | tee "$OUT/loadgen-$N.log" || rc=$?
 	[ "$rc" = 0 ] || die "loadgen with $N agents (exit $rc; see loadgen-$N.log)"
 	read -r _ _ cpu_ticks_u cpu_ticks_s < <(awk '{sub(/.*\) /, ""); print $1, $2, $12, $13}' "/proc/$SP/stat")

@@ -22,8 +22,12 @@
 //     server shows in it (no coordinated omission).
 //   - reports, for each of --report-changed: --report-concurrency workers upload run
 //     reports of --report-resources resources of which that percentage changed, with
-//     client.Node.PutReport (gzipped, as it sends them), each agent's kept-alive connection
-//     reused when its turn comes again, for --report-duration (or --report-count uploads).
+//     client.Node.PutReport (gzipped, as it sends them), rotating through the agents, for
+//     --report-duration (or --report-count uploads). With --report-conn close (the
+//     default) the agent's connection is closed after its upload, as the agent closes it
+//     at the end of its cycle, and its next upload resumes the TLS session; with keep it
+//     stays open for the agent's next turn (with thousands of agents, the server then holds
+//     a connection per agent that uploaded in its last IdleTimeout).
 //     The report is an agent.CycleReport around a report.Report, encoded as the agent
 //     spools it (compact, unchanged resources counted but not listed), built once; each
 //     upload has a new spool-style ID. Closed loop: the rate is what the server sustains.
@@ -39,9 +43,11 @@
 //	           The issue's target is for this mode.
 //	resumed    a new TLS connection per check-in, resuming the agent's TLS session (a cache
 //	           per agent, as the agent's own client has)
-//	keepalive  the agent's own HTTP client (client.Node.HTTPClient) as it is: it keeps its
-//	           connection between check-ins under 90 s apart, as a daemon at a 1-minute
-//	           interval does, so the server holds a connection per agent
+//	keepalive  the agent's own HTTP client (client.Node.HTTPClient), its connection left
+//	           open after each check-in: reused while neither the client (90 s) nor the
+//	           server (its IdleTimeout) has closed it, resumed after. The agent itself
+//	           closes its connection at the end of each cycle (since 09d1a83); this mode
+//	           is what the server pays for the connections clients leave open
 //
 // Before each phase loadgen waits for the server to close the connections the previous
 // ones left (fleet.quiesce), then warms up, unmeasured: full for --warmup at the rate;
@@ -96,6 +102,7 @@ type options struct {
 	reportCount       int
 	reportResources   int
 	reportChanged     []int
+	reportKeep        bool
 	resend            int
 	serverPID         int
 	rows              string
@@ -120,7 +127,8 @@ func main() {
 	flag.DurationVar(&o.reportDuration, "report-duration", time.Minute, "length of the report phase")
 	flag.IntVar(&o.reportCount, "report-count", 0, "stop the report phase after this many uploads (0: --report-duration only)")
 	flag.IntVar(&o.reportResources, "report-resources", 1000, "resources in each report")
-	var changed string
+	var changed, reportConn string
+	flag.StringVar(&reportConn, "report-conn", "close", "after an agent's upload, close its connection (close) or keep it for its next turn (keep)")
 	flag.StringVar(&changed, "report-changed", "1,100", "one report phase for each `percent` of the resources changed")
 	flag.IntVar(&o.resend, "resend", 100, "stored reports uploaded again, which must not be stored twice")
 	flag.IntVar(&o.serverPID, "server-pid", 0, "the server's `pid`, for its CPU time and peak RSS (0: not measured)")
@@ -143,6 +151,14 @@ func main() {
 	}
 	if o.agents < 1 || o.rate <= 0 || o.enrollConcurrency < 1 || o.maxInflight < 1 || o.reportResources < 0 || o.reportConcurrency < 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: --agents, --rate, --enroll-concurrency and --max-inflight must be positive")
+		os.Exit(2)
+	}
+	switch reportConn {
+	case "close":
+	case "keep":
+		o.reportKeep = true
+	default:
+		fmt.Fprintf(os.Stderr, "loadgen: --report-conn %q: want close or keep\n", reportConn)
 		os.Exit(2)
 	}
 	for c := range strings.SplitSeq(changed, ",") {

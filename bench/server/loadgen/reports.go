@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http/httptrace"
@@ -172,8 +173,12 @@ func (f *fleet) reports(ctx context.Context, pct int) (row, error) {
 			until += " or " + f.o.reportDuration.String()
 		}
 	}
-	fmt.Printf("\n== reports, %d%% changed: %d agents, %d uploads in flight, %s; %d resources a report, %d listed: %d bytes of JSON uploaded, %d gzipped (client.Node.PutReport gzips)\n",
-		pct, n, f.o.reportConcurrency, until, f.o.reportResources, f.o.reportResources*pct/100, len(wire), gz.Len())
+	conn := "closed after each upload"
+	if f.o.reportKeep {
+		conn = "kept for the agent's next upload"
+	}
+	fmt.Printf("\n== reports, %d%% changed: %d agents, %d uploads in flight, %s, connections %s; %d resources a report, %d listed: %d bytes of JSON uploaded, %d gzipped (client.Node.PutReport gzips)\n",
+		pct, n, f.o.reportConcurrency, until, conn, f.o.reportResources, f.o.reportResources*pct/100, len(wire), gz.Len())
 	if err := f.quiesce(ctx); err != nil {
 		return row{}, err
 	}
@@ -200,7 +205,7 @@ func (f *fleet) reports(ctx context.Context, pct int) (row, error) {
 	rate := float64(ok) / u.wall.Seconds()
 	fmt.Printf("  %d reports stored: %.1f/s (%.2f MB/s of JSON, %.2f MB/s gzipped); %d errors; latency p50 %s ms, p99 %s ms, max %s ms\n",
 		ok, rate, rate*float64(len(wire))/1e6, rate*float64(gz.Len())/1e6, lat.nerr, ms(p50), ms(p99), ms(maxD))
-	fmt.Printf("  connections: %d new, %d requests on a kept-alive one\n", st.conns.Load(), st.reused.Load())
+	fmt.Printf("  connections: %d new (TLS sessions resumed: %d), %d requests on a kept-alive one\n", st.conns.Load(), st.resumed.Load(), st.reused.Load())
 	fmt.Printf("  %s\n", u)
 	lat.printErrors()
 	r := row{agents: n, phase: fmt.Sprintf("reports, %d%% changed (%.1f KiB, %.1f KiB gzipped)", pct, float64(len(wire))/1024, float64(gz.Len())/1024),
@@ -213,6 +218,7 @@ func (f *fleet) reports(ctx context.Context, pct int) (row, error) {
 type uploadStats struct {
 	lat           *latencies
 	reused, conns atomic.Int64 // requests on a kept-alive connection, and on a new one
+	resumed       atomic.Int64 // new connections that resumed a TLS session
 }
 
 // upload has --report-concurrency workers upload up (with new IDs) until the deadline
@@ -221,13 +227,20 @@ func (f *fleet) upload(ctx context.Context, shape int, up api.ReportUpload, dead
 	p := f.sent
 	n := len(f.agents)
 	st := &uploadStats{lat: newLatencies(1 << 16)}
-	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
-		if ci.Reused {
-			st.reused.Add(1)
-		} else {
-			st.conns.Add(1)
-		}
-	}}
+	trace := &httptrace.ClientTrace{
+		GotConn: func(ci httptrace.GotConnInfo) {
+			if ci.Reused {
+				st.reused.Add(1)
+			} else {
+				st.conns.Add(1)
+			}
+		},
+		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
+			if err == nil && cs.DidResume {
+				st.resumed.Add(1)
+			}
+		},
+	}
 	var sent atomic.Int64
 	var wg sync.WaitGroup
 	for range f.o.reportConcurrency {
@@ -245,6 +258,9 @@ func (f *fleet) upload(ctx context.Context, shape int, up api.ReportUpload, dead
 				stored, err := f.agents[ai].node.PutReport(rctx, u)
 				d := time.Since(start)
 				cancel()
+				if !f.o.reportKeep {
+					f.agents[ai].node.HTTPClient().CloseIdleConnections()
+				}
 				p.mu.Lock()
 				if p.sent[ai] == nil {
 					p.sent[ai] = map[string]sentReport{}
