@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -160,20 +161,11 @@ func (a *Agent) pruneSecrets(keep ...uint64) {
 	}
 	for _, e := range entries {
 		v, err := strconv.ParseUint(e.Name(), 10, 64)
-		if err != nil || containsVersion(keep, v) {
+		if err != nil || slices.Contains(keep, v) {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			a.logf("warning: remove old secrets: %v", err)
 		}
 	}
-}
-
-func containsVersion(vs []uint64, v uint64) bool {
-	for _, x := range vs {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
