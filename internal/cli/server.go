@@ -20,8 +20,9 @@ import (
 const DefaultServerDataDir = "/var/lib/satchel-server"
 
 func newServer(s *streams) *cobra.Command {
-	var dataDir, listen, logLevel string
+	var dataDir, listen, logLevel, reportMaxAge string
 	var hosts []string
+	var keepReports int
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the central office's server: CA, enrollment, releases, reports",
@@ -39,6 +40,9 @@ On first start it makes, under --data (mode 0700):
   admin.json   the operator's credential (server URL, CA fingerprint, admin token):
                satchel nodes|tokens|reports --credential FILE use it
 
+Each node's reports are kept up to --keep-reports and --report-max-age, its newest
+always; older ones are removed as the node uploads and in an hourly sweep.
+
 It logs one structured line per event to stderr (--log-level debug shows every request)
 and stops cleanly on SIGINT or SIGTERM.`,
 		Args: wantArgs(0, "no arguments"),
@@ -46,6 +50,20 @@ and stops cleanly on SIGINT or SIGTERM.`,
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return &usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+			}
+			maxAge, err := parseDays(reportMaxAge)
+			if err != nil {
+				return &usageError{fmt.Errorf("--report-max-age %v", err)}
+			}
+			if keepReports < 0 {
+				return &usageError{fmt.Errorf("--keep-reports %d: want a number of reports, or 0 to keep all", keepReports)}
+			}
+			cfg := server.Config{DataDir: dataDir, ReportsKept: keepReports, ReportMaxAge: maxAge}
+			if keepReports == 0 {
+				cfg.ReportsKept = -1 // no limit
+			}
+			if maxAge == 0 {
+				cfg.ReportMaxAge = -1
 			}
 			log := slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: level}))
 			ln, err := net.Listen("tcp", listen)
@@ -56,7 +74,8 @@ and stops cleanly on SIGINT or SIGTERM.`,
 			if len(hosts) == 0 {
 				hosts = defaultHosts(ln.Addr())
 			}
-			srv, err := server.Open(server.Config{DataDir: dataDir, Hosts: hosts, Log: log})
+			cfg.Hosts, cfg.Log = hosts, log
+			srv, err := server.Open(cfg)
 			if err != nil {
 				return fail("%v", err)
 			}
@@ -79,6 +98,8 @@ and stops cleanly on SIGINT or SIGTERM.`,
 	cmd.Flags().StringVar(&dataDir, "data", DefaultServerDataDir, "the server's data `directory`")
 	cmd.Flags().StringVar(&listen, "listen", ":8443", "the `address` to listen on (host:port)")
 	cmd.Flags().StringArrayVar(&hosts, "hostname", nil, "a host `name` or address clients use, put in the server's certificate (repeatable; default: this host's name, localhost and the listen address)")
+	cmd.Flags().IntVar(&keepReports, "keep-reports", server.DefaultReportsKept, "how many of each node's newest reports to keep (0: all)")
+	cmd.Flags().StringVar(&reportMaxAge, "report-max-age", "90d", "how long to keep reports other than each node's newest, e.g. 30d or 12h (0: no limit)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "least `level` logged: debug, info, warn, error")
 	return cmd
 }

@@ -45,6 +45,9 @@ func (id *Identity) Enroll(ctx context.Context, req EnrollRequest) (EnrollResult
 	if err != nil {
 		return EnrollResult{}, err
 	}
+	// One request on its own connection: closing it at once spares the server an idle
+	// connection per enrolling or polling node (10,000 in a warehouse's day).
+	defer c.http.CloseIdleConnections()
 	csr, err := pki.NewCSR(id.key, req.Name)
 	if err != nil {
 		return EnrollResult{}, err
@@ -123,7 +126,7 @@ func (n *Node) PutFacts(ctx context.Context, facts []byte) error {
 // PutReport uploads a report; stored is false if the server had it already.
 func (n *Node) PutReport(ctx context.Context, r api.ReportUpload) (stored bool, err error) {
 	var receipt api.ReportReceipt
-	if _, err := n.conn.do(ctx, http.MethodPost, api.PathReports, r, &receipt); err != nil {
+	if _, err := n.conn.send(ctx, http.MethodPost, r.Path(), r.Body, &receipt); err != nil {
 		return false, fmt.Errorf("upload report %s: %w", r.ID, err)
 	}
 	return receipt.Stored, nil

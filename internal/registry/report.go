@@ -27,3 +27,12 @@ func (r Report) Check() error {
 	}
 	return nil
 }
+
+// Retention says which of a node's reports a store keeps: its newest Newest (0: no limit
+// on the count), none received before Since (zero: no limit on the age), and in any case
+// its newest one, so that a node silent for months still shows how its last run went.
+// Order is the order ListReports returns.
+type Retention struct {
+	Newest int
+	Since  time.Time
+}

@@ -65,6 +65,10 @@ type Store interface {
 	// they were stored), at most limit of them if limit > 0. ErrNotFound if there is no
 	// such node.
 	ListReports(ctx context.Context, node string, limit int) ([]Report, error)
+	// PruneReports removes the reports the retention does not keep, of one node or, for
+	// node "", of every node, and returns how many it removed. Each node's newest report
+	// is always kept. A node with no reports, or no such node, is not an error.
+	PruneReports(ctx context.Context, node string, keep Retention) (removed int, err error)
 
 	// Close releases the store. Nothing may be called after it.
 	Close() error

@@ -5,11 +5,17 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/satchelcm/satchel/internal/api"
+	"github.com/satchelcm/satchel/internal/client"
+	"github.com/satchelcm/satchel/internal/server"
 )
 
 // A large report travels gzipped and is stored as sent.
@@ -43,15 +49,15 @@ func TestGzipBombRefused(t *testing.T) {
 	_, n := s.enrolled(t, "school-1")
 	var bomb bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
-	_, _ = zw.Write([]byte(`{"id":"r1","outcome":"x","release":1,"body":{"pad":"`))
+	_, _ = zw.Write([]byte(`{"pad":"`))
 	_, _ = zw.Write(bytes.Repeat([]byte("a"), api.MaxReportBytes+1))
-	_, _ = zw.Write([]byte(`"}}`))
+	_, _ = zw.Write([]byte(`"}`))
 	_ = zw.Close()
 	if bomb.Len() > 64<<10 {
 		t.Fatalf("the bomb is %d bytes: not a bomb", bomb.Len())
 	}
 	for enc, want := range map[string]int{"gzip": http.StatusRequestEntityTooLarge, "br": http.StatusUnsupportedMediaType} {
-		req, err := http.NewRequest(http.MethodPost, s.url+api.PathReports, bytes.NewReader(bomb.Bytes()))
+		req, err := http.NewRequest(http.MethodPost, s.url+reportPath("r1"), bytes.NewReader(bomb.Bytes()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,5 +73,60 @@ func TestGzipBombRefused(t *testing.T) {
 	}
 	if reports, err := s.admin.Reports(context.Background(), "school-1", 0); err != nil || len(reports) != 0 {
 		t.Errorf("reports after the bomb: %d, %v; want none", len(reports), err)
+	}
+}
+
+// A node's reports are kept up to Config.ReportsKept and Config.ReportMaxAge, but its
+// newest always.
+func TestReportRetention(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s := startServerWith(t, server.Config{ReportsKept: 3, ReportMaxAge: time.Hour, Now: clock})
+	ctx := context.Background()
+	_, n := s.enrolled(t, "school-1")
+	_, other := s.enrolled(t, "school-2")
+	upload := func(n *client.Node, id string) {
+		t.Helper()
+		if stored, err := n.PutReport(ctx, api.ReportUpload{ID: id, Outcome: "applied", Release: 1, Body: []byte(`{}`)}); err != nil || !stored {
+			t.Fatalf("upload %s: stored=%v err=%v", id, stored, err)
+		}
+		mu.Lock()
+		now = now.Add(time.Second)
+		mu.Unlock()
+	}
+	ids := func(node string) []string {
+		t.Helper()
+		reports, err := s.admin.Reports(ctx, node, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range reports {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	upload(other, "o1")
+	for i := 1; i <= 5; i++ {
+		upload(n, fmt.Sprintf("r%d", i))
+	}
+	if got := ids("school-1"); !slices.Equal(got, []string{"r5", "r4", "r3"}) {
+		t.Errorf("after 5 reports, keeping 3: %v", got)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	upload(n, "r6")
+	if got := ids("school-1"); !slices.Equal(got, []string{"r6"}) {
+		t.Errorf("2 hours later, keeping 1 hour: %v", got)
+	}
+	// Another node's reports are its own to prune: school-2's newest stays, however old.
+	if got := ids("school-2"); !slices.Equal(got, []string{"o1"}) {
+		t.Errorf("school-2's reports: %v", got)
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/satchelcm/satchel/internal/api"
@@ -101,16 +103,35 @@ func (s *Server) repoFile(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	f, err := s.repo.Open(rel)
+	if err != nil && serverFault(err) {
+		return fmt.Errorf("open repository file %s: %w", rel, err)
+	}
 	if err != nil {
-		return notFound
+		return notFound // missing, or a link out of the repository
 	}
 	defer f.Close()
 	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
+	if err != nil {
+		return fmt.Errorf("stat repository file %s: %w", rel, err)
+	}
+	if !info.Mode().IsRegular() {
 		return notFound
 	}
 	http.ServeContent(w, r, "", info.ModTime(), f)
 	return nil
+}
+
+// serverFault reports whether an error opening a repository file is the server's trouble
+// (permissions, the disk, file descriptors) rather than a path the repository does not
+// hold. The agent retries a 500 later but gives up a file answered 404, so a server short
+// of descriptors must not tell it that a release's files do not exist.
+func serverFault(err error) bool {
+	for _, e := range []error{fs.ErrPermission, syscall.EIO, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // putFacts stores the node's facts.
@@ -134,18 +155,21 @@ var reportIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // putReport stores a run report, once: a retry with the same ID stores nothing.
 func (s *Server) putReport(w http.ResponseWriter, r *http.Request) error {
-	var up api.ReportUpload
-	if err := readJSON(w, r, api.MaxReportBytes, &up); err != nil {
-		return err
+	up, err := api.ParseReportQuery(r.URL.Query())
+	if err != nil {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report: %v", err)
 	}
 	if !reportIDRE.MatchString(up.ID) {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report ID %q: want 1 to 128 letters, digits, dots, dashes and underscores", up.ID)
 	}
-	if !decodedObject(up.Body) {
-		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report %s: the body is not a JSON object", up.ID)
-	}
 	if len(up.Outcome) > 64 {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report %s: outcome over 64 characters", up.ID)
+	}
+	if up.Body, err = readBody(w, r, api.MaxReportBytes); err != nil {
+		return err
+	}
+	if !jsonObject(up.Body) {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report %s: the body is not a JSON object", up.ID)
 	}
 	node := requestNode(r).Name
 	stored, err := s.store.PutReport(r.Context(), registry.Report{
@@ -155,6 +179,9 @@ func (s *Server) putReport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Debug("report", "node", node, "id", up.ID, "outcome", up.Outcome, "stored", stored)
+	if stored {
+		s.pruneReports(r.Context(), node)
+	}
 	writeJSON(w, http.StatusOK, api.ReportReceipt{Stored: stored})
 	return nil
 }

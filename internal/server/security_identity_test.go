@@ -35,7 +35,7 @@ func TestNodeEndpointsNeedAClientCertificate(t *testing.T) {
 	}{
 		{http.MethodGet, rootJSON, nil},
 		{http.MethodPut, api.PathFacts, []byte(`{"hostname":"forged"}`)},
-		{http.MethodPost, api.PathReports, reportBody(t, "forged-1")},
+		{http.MethodPost, reportPath("forged-1"), okReport},
 		// A valid request for the node's own key: possession of the key is not enough.
 		{http.MethodPost, api.PathRenew, renewBody(t, id.Signer(), "school-1")},
 	} {
@@ -89,7 +89,7 @@ func TestCertificateFromAnotherCARefused(t *testing.T) {
 			body         []byte
 		}{
 			{http.MethodPut, api.PathFacts, []byte(`{"hostname":"rogue"}`)},
-			{http.MethodPost, api.PathReports, reportBody(t, "rogue-1")},
+			{http.MethodPost, reportPath("rogue-1"), okReport},
 			{http.MethodGet, rootJSON, nil},
 			{http.MethodPost, api.PathEnroll, enrollBody(t, "rogue-1", newKey(t), "", "")},
 		} {
@@ -177,7 +177,7 @@ func TestRevocationOnNextRequest(t *testing.T) {
 	wantRefused(t, "GET after revocation", r, http.StatusForbidden, api.CodeRevoked)
 	r = s.mustDo(t, c, http.MethodPut, api.PathFacts, []byte(`{"after":"revocation"}`))
 	wantRefused(t, "PUT facts after revocation", r, http.StatusForbidden, api.CodeRevoked)
-	r = s.mustDo(t, c, http.MethodPost, api.PathReports, reportBody(t, "after-revocation"))
+	r = s.mustDo(t, c, http.MethodPost, reportPath("after-revocation"), okReport)
 	wantRefused(t, "POST report after revocation", r, http.StatusForbidden, api.CodeRevoked)
 	r = s.mustDo(t, c, http.MethodPost, api.PathRenew, renewBody(t, id.Signer(), "school-1"))
 	wantRefused(t, "renewal after revocation", r, http.StatusForbidden, api.CodeRevoked)
@@ -381,7 +381,7 @@ func TestNodeCannotReadOthers(t *testing.T) {
 		t.Errorf("GET %s shows school-b's report", api.PathReports)
 	}
 	// A's uploads are A's, whatever their ID: B's report with the same ID is untouched.
-	r = s.mustDo(t, c, http.MethodPost, api.PathReports, reportBody(t, secretID))
+	r = s.mustDo(t, c, http.MethodPost, reportPath(secretID), okReport)
 	wantStatus(t, "A uploading a report with B's report ID", r, http.StatusOK)
 	reports, err := s.admin.Reports(ctx, "school-b", 0)
 	if err != nil {

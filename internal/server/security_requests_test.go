@@ -44,8 +44,7 @@ func TestOversizedBodies(t *testing.T) {
 	if after, _ := s.node(t, "school-1"); string(after.Facts) != string(before.Facts) {
 		t.Error("facts over the limit replaced the node's facts")
 	}
-	big := mustJSON(t, api.ReportUpload{ID: "big", Outcome: "applied", Body: object(api.MaxReportBytes)})
-	r = s.mustDo(t, c, http.MethodPost, api.PathReports, big)
+	r = s.mustDo(t, c, http.MethodPost, reportPath("big"), object(api.MaxReportBytes+1))
 	wantRefused(t, "a report over the limit", r, http.StatusRequestEntityTooLarge, api.CodeTooLarge)
 	r = s.mustDo(t, c, http.MethodPost, api.PathRenew, object(api.MaxEnrollBytes+1))
 	wantRefused(t, "a renewal over the limit", r, http.StatusRequestEntityTooLarge, api.CodeTooLarge)
@@ -86,14 +85,17 @@ func TestReportsReplayedAndMalformed(t *testing.T) {
 
 	c := s.rawClient(t, nodeCert(t, id))
 	for _, bad := range []string{"../x", "", "a/b", strings.Repeat("a", 200), strings.Repeat("a", 129), ".hidden", "-x", "a b", "a\nb", "a\\b", "é"} {
-		r := s.mustDo(t, c, http.MethodPost, api.PathReports, reportBody(t, bad))
+		r := s.mustDo(t, c, http.MethodPost, reportPath(bad), okReport)
 		wantRefused(t, fmt.Sprintf("report ID %q", bad), r, http.StatusBadRequest, api.CodeBadRequest)
 	}
-	for _, body := range []string{`[]`, `"report"`, `null`, `42`, `{`, `not json`, `{"id":"ok-1","body":{}} {"id":"ok-2","body":{}}`,
-		`{"id":"ok-3","body":[1]}`, `{"id":"ok-4","body":"text"}`, `{"id":"ok-5"}`, `{"id":"ok-6","body":null}`,
-		`{"id":"ok-7","body":{},"outcome":"` + strings.Repeat("x", 65) + `"}`} {
-		r := s.mustDo(t, c, http.MethodPost, api.PathReports, []byte(body))
-		wantRefused(t, "report body "+body, r, http.StatusBadRequest, api.CodeBadRequest)
+	for _, body := range []string{``, `[]`, `"report"`, `null`, `42`, `{`, `not json`, `{} {}`, `{"a":1}]`, "{\"a\":\"\xff\"\x00}"} {
+		r := s.mustDo(t, c, http.MethodPost, reportPath("ok-1"), []byte(body))
+		wantRefused(t, fmt.Sprintf("report body %q", body), r, http.StatusBadRequest, api.CodeBadRequest)
+	}
+	for _, query := range []string{"", "?outcome=applied&release=1", "?id=ok-2&release=x", "?id=ok-3&release=-1",
+		"?id=ok-4&release=18446744073709551616", "?id=ok-5&outcome=" + strings.Repeat("x", 65)} {
+		r := s.mustDo(t, c, http.MethodPost, api.PathReports+query, okReport)
+		wantRefused(t, "report query "+query, r, http.StatusBadRequest, api.CodeBadRequest)
 	}
 
 	reports, err := s.admin.Reports(ctx, "school-1", 0)
@@ -103,7 +105,7 @@ func TestReportsReplayedAndMalformed(t *testing.T) {
 	if len(reports) != 1 || reports[0].ID != up.ID || reports[0].Outcome != "applied" || string(reports[0].Body) != `{"run":1}` {
 		t.Errorf("reports = %+v, want the first upload only", reports)
 	}
-	r := s.mustDo(t, c, http.MethodPost, api.PathReports, reportBody(t, strings.Repeat("a", 128)))
+	r := s.mustDo(t, c, http.MethodPost, reportPath(strings.Repeat("a", 128)), okReport)
 	wantStatus(t, "a report ID of 128 characters", r, http.StatusOK)
 }
 

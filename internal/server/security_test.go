@@ -226,9 +226,12 @@ func (s *testServer) reportCount(t *testing.T, node string) int {
 	return len(reports)
 }
 
-func reportBody(t *testing.T, id string) []byte {
-	return mustJSON(t, api.ReportUpload{ID: id, Outcome: "applied", Release: 1, Body: []byte(`{"ok":true}`)})
+// reportPath is where a report with this ID is uploaded; okReport is a report to send.
+func reportPath(id string) string {
+	return api.ReportUpload{ID: id, Outcome: "applied", Release: 1}.Path()
 }
+
+var okReport = []byte(`{"ok":true}`)
 
 // renewBody is a renewal request signed by key.
 func renewBody(t *testing.T, key crypto.Signer, subject string) []byte {

@@ -26,6 +26,8 @@ import (
 const (
 	DefaultNodeCertValidity   = 90 * 24 * time.Hour
 	DefaultServerCertValidity = 365 * 24 * time.Hour
+	DefaultReportsKept        = 100
+	DefaultReportMaxAge       = 90 * 24 * time.Hour
 	// touchEvery is how stale a node's last-seen time may get before a request updates
 	// it: a check-in is a read, not a write, most of the time.
 	touchEvery = time.Minute
@@ -41,6 +43,11 @@ type Config struct {
 	// NodeCertValidity is how long a node certificate is valid. Default 90 days; agents
 	// renew theirs when a third of it is left.
 	NodeCertValidity time.Duration
+	// ReportsKept is how many of each node's reports the server keeps (its newest), and
+	// ReportMaxAge how long it keeps any but a node's newest. Defaults: 100 (two days of
+	// runs every half hour) and 90 days; a negative value: no limit.
+	ReportsKept  int
+	ReportMaxAge time.Duration
 	// Log receives the server's structured log. Default: discarded.
 	Log *slog.Logger
 	// Now is the clock (tests); time.Now when nil.
@@ -70,6 +77,12 @@ func Open(cfg Config) (*Server, error) {
 	}
 	if cfg.NodeCertValidity <= 0 {
 		cfg.NodeCertValidity = DefaultNodeCertValidity
+	}
+	if cfg.ReportsKept == 0 {
+		cfg.ReportsKept = DefaultReportsKept
+	}
+	if cfg.ReportMaxAge == 0 {
+		cfg.ReportMaxAge = DefaultReportMaxAge
 	}
 	if len(cfg.Hosts) == 0 {
 		cfg.Hosts = []string{"localhost", "127.0.0.1"}
@@ -203,6 +216,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	var sweeper sync.WaitGroup
+	sweeper.Go(func() { s.pruneReportsEvery(ctx, time.Hour) })
+	defer sweeper.Wait()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

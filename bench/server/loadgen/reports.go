@@ -150,10 +150,7 @@ func (f *fleet) reports(ctx context.Context, pct int) (row, error) {
 		up.Outcome = string(agent.Applied)
 	}
 	up.ID = reportID(p.base, 0)
-	wire, err := json.Marshal(up)
-	if err != nil {
-		return row{}, fmt.Errorf("encode the report upload: %w", err)
-	}
+	wire := body // the upload's body is the report as the spool holds it
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	_, _ = zw.Write(wire) // a bytes.Buffer does not fail

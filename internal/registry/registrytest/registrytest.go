@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"PutReportReplay", testPutReportReplay},
 		{"PutReportUnknownNode", testPutReportUnknownNode},
 		{"ListReportsNewestFirst", testListReportsNewestFirst},
+		{"PruneReports", testPruneReports},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

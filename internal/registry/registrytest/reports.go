@@ -138,3 +138,60 @@ func testListReportsNewestFirst(t *testing.T, s registry.Store) {
 	}
 	checkReport(t, listReports(t, s, "web1", 1)[0], report("web1", "d", 4))
 }
+
+func testPruneReports(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "k1", ""), node("web2", "k2", ""), node("web3", "k3", ""))
+	// web1: minutes 1..6 (two at minute 3); web2: minutes 1..3; web3: one old report.
+	for _, r := range []registry.Report{
+		report("web1", "a", 1), report("web1", "b", 2), report("web1", "c1", 3), report("web1", "c2", 3),
+		report("web1", "d", 4), report("web1", "e", 5), report("web1", "f", 6),
+		report("web2", "x", 1), report("web2", "y", 2), report("web2", "z", 3),
+		report("web3", "old", -600),
+	} {
+		if _, err := s.PutReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune := func(node string, keep registry.Retention, want int) {
+		t.Helper()
+		removed, err := s.PruneReports(ctx, node, keep)
+		if err != nil || removed != want {
+			t.Errorf("PruneReports(%q, %+v) = %d, %v; want %d removed", node, keep, removed, err, want)
+		}
+	}
+	want := func(node string, ids ...string) {
+		t.Helper()
+		if got := reportIDs(listReports(t, s, node, 0)); !equal(got, ids) {
+			t.Errorf("%s's reports = %v, want %v", node, got, ids)
+		}
+	}
+
+	// One node, by count: the newest, in ListReports order; other nodes untouched.
+	prune("web1", registry.Retention{Newest: 5}, 2)
+	want("web1", "f", "e", "d", "c2", "c1")
+	want("web2", "z", "y", "x")
+	prune("web1", registry.Retention{Newest: 5}, 0)
+	prune("web1", registry.Retention{}, 0)
+	// By age: received before minute 4 goes.
+	prune("web1", registry.Retention{Since: at(4)}, 2)
+	want("web1", "f", "e", "d")
+	// Every node, both limits; the newest report stays however old it is.
+	prune("", registry.Retention{Newest: 2, Since: at(0)}, 2)
+	want("web1", "f", "e")
+	want("web2", "z", "y")
+	want("web3", "old")
+	prune("", registry.Retention{Newest: 1, Since: at(100)}, 2)
+	want("web1", "f")
+	want("web2", "z")
+	want("web3", "old")
+	// A pruned report is stored anew if uploaded again; nothing else changes.
+	if stored, err := s.PutReport(ctx, report("web1", "g", 7)); err != nil || !stored {
+		t.Errorf("PutReport after pruning = %v, %v; want stored", stored, err)
+	}
+	want("web1", "g", "f")
+	// No such node, or no reports: nothing to do.
+	prune("ghost", registry.Retention{Newest: 1}, 0)
+	put(t, s, node("web4", "k4", ""))
+	prune("web4", registry.Retention{Newest: 1, Since: at(100)}, 0)
+}

@@ -78,3 +78,74 @@ func nodeExists(ctx context.Context, tx *sql.Tx, name string) error {
 	}
 	return err
 }
+
+// PruneReports removes, node by node, the reports the retention does not keep. Each
+// node's reports are pruned in a transaction of their own, so that report uploads wait
+// for one node's deletes at most, not for the whole fleet's.
+func (s *Store) PruneReports(ctx context.Context, node string, keep registry.Retention) (int, error) {
+	op := "prune reports"
+	nodes := []string{node}
+	if node == "" {
+		var err error
+		if nodes, err = s.nodesWithReports(ctx); err != nil {
+			return 0, s.errorf(op, err)
+		}
+	}
+	removed := 0
+	for _, n := range nodes {
+		err := s.write(ctx, fmt.Sprintf("prune reports of node %q", n), func(tx *sql.Tx) error {
+			k, err := pruneNode(ctx, tx, n, keep)
+			removed += k
+			return err
+		})
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+func (s *Store) nodesWithReports(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT node FROM reports`)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }() // rows.Err reports what matters
+	var nodes []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, rows.Err()
+}
+
+// pruneNode removes one node's reports beyond keep; both deletes walk the
+// reports_newest index from the node's newest report.
+func pruneNode(ctx context.Context, tx *sql.Tx, node string, keep registry.Retention) (int, error) {
+	removed := 0
+	del := func(query string, args ...any) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		removed += int(n)
+		return err
+	}
+	if keep.Newest > 0 {
+		if err := del(`DELETE FROM reports WHERE seq IN (SELECT seq FROM reports WHERE node = ?
+			ORDER BY received DESC, seq DESC LIMIT -1 OFFSET ?)`, node, keep.Newest); err != nil {
+			return removed, err
+		}
+	}
+	if !keep.Since.IsZero() {
+		if err := del(`DELETE FROM reports WHERE seq IN (SELECT seq FROM reports WHERE node = ?
+			ORDER BY received DESC, seq DESC LIMIT -1 OFFSET 1) AND received < ?`, node, micros(keep.Since)); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
