@@ -75,6 +75,9 @@ type Agent struct {
 	// once enrolled (server.go).
 	identity *client.Identity
 	node     *client.Node
+	// only, while a bundle is imported, is the one repository a cycle uses (its copy in
+	// the state directory); the server is not contacted.
+	only []string
 }
 
 // Open prepares the state directory (mode 0700) and takes the agent's lock on it, so that

@@ -12,6 +12,7 @@ import (
 	"github.com/satchelcm/satchel/internal/engine"
 	"github.com/satchelcm/satchel/internal/release"
 	"github.com/satchelcm/satchel/internal/report"
+	"github.com/satchelcm/satchel/internal/resource"
 )
 
 // errDeferred ends a download that would take more than is allowed outside the transfer
@@ -52,6 +53,9 @@ func (a *Agent) Cycle(ctx context.Context) (*CycleReport, error) {
 	rep.DurationMS = float64(a.opts.Now().Sub(start).Microseconds()) / 1000
 	if st.Good != nil && rep.Release == 0 {
 		rep.Release = st.Good.Version
+	}
+	if st.Good != nil {
+		rep.Holds = &Holdings{Config: st.Good.Config, Trees: st.Good.Trees}
 	}
 	info := &RunInfo{Started: rep.Started, DurationMS: rep.DurationMS, Outcome: rep.Outcome,
 		Release: rep.Release, Attempted: rep.Attempted, Error: rep.Error}
@@ -333,16 +337,17 @@ func (c *cycle) fetch(ctx context.Context, remote string, rel *Release) (*catalo
 	if err != nil {
 		return nil, "", err
 	}
-	roots, err := contentRoots(cat)
+	roots, err := resource.TreeRoots(cat)
 	if err != nil {
 		return nil, "", err
 	}
-	rel.Content = nil
+	rel.Content, rel.Trees = nil, map[string]string{}
 	for _, r := range roots {
-		if err := c.pull(ctx, remote, r, c.st.Good.contentIDs()); err != nil {
+		if err := c.pull(ctx, remote, r.ID, c.st.Good.contentHave(r.Address)); err != nil {
 			return nil, "", fmt.Errorf("content: %w", err)
 		}
-		rel.Content = append(rel.Content, r.String())
+		rel.Content = append(rel.Content, r.ID.String())
+		rel.Trees[r.Address] = r.ID.String()
 	}
 	return cat, dir, nil
 }
@@ -406,18 +411,18 @@ func (a *Agent) applyRelease(ctx context.Context, rel *Release, remote string, c
 		return nil, err
 	}
 	// Content its tree resources mirror, if the store lost any of it (fetched again).
-	roots, err := contentRoots(cat)
+	roots, err := resource.TreeRoots(cat)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range roots {
-		if objs, chunks, err := a.store.Missing(ctx, r); err != nil {
+		if objs, chunks, err := a.store.Missing(ctx, r.ID); err != nil {
 			return nil, err
 		} else if len(objs)+len(chunks) > 0 {
 			if remote == "" {
-				return nil, fmt.Errorf("content tree %s is no longer complete in the store %s, and no repository answered", r, a.store.Dir())
+				return nil, fmt.Errorf("content tree %s is no longer complete in the store %s, and no repository answered", r.ID, a.store.Dir())
 			}
-			if err := c.pull(ctx, remote, r, nil); err != nil {
+			if err := c.pull(ctx, remote, r.ID, nil); err != nil {
 				return nil, fmt.Errorf("content: %w", err)
 			}
 		}

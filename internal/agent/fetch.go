@@ -2,14 +2,12 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 
-	"github.com/satchelcm/satchel/internal/catalog"
 	"github.com/satchelcm/satchel/internal/fsroot"
 	"github.com/satchelcm/satchel/internal/store"
 	"github.com/satchelcm/satchel/internal/transfer"
@@ -90,30 +88,6 @@ func (a *Agent) checkout(ctx context.Context, rel *Release) (string, error) {
 		a.logf("warning: %v", err)
 	}
 	return dir, nil
-}
-
-// contentRoots lists the trees the catalog's tree resources mirror.
-func contentRoots(cat *catalog.Catalog) ([]store.ID, error) {
-	var ids []store.ID
-	seen := map[store.ID]bool{}
-	for _, r := range cat.Resources {
-		if r.Type != "tree" {
-			continue
-		}
-		var s string
-		if err := json.Unmarshal(r.Attributes["root"], &s); err != nil {
-			return nil, fmt.Errorf("%s: root: %w", r.Address, err)
-		}
-		id, err := store.ParseID(s)
-		if err != nil {
-			return nil, fmt.Errorf("%s: root: %w", r.Address, err)
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
 }
 
 // formatSize writes a byte count for people.

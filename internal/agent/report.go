@@ -55,11 +55,20 @@ type CycleReport struct {
 	Rollback      *Rollback      `json:"rollback,omitempty"`
 	HealthChecks  []HealthResult `json:"health_checks,omitempty"`
 	Transfer      TransferStats  `json:"transfer"`
+	// Holds is what the node's store holds whole when the cycle ends: the last good
+	// release's trees. The office builds a USB bundle's deltas from them.
+	Holds *Holdings `json:"holds,omitempty"`
 	// Run is the report of the run that left the node as it is (after a rollback, the
 	// rollback's); FailedRun, the run of the release that was rolled back.
 	Run       *report.Report `json:"run,omitempty"`
 	FailedRun *report.Report `json:"failed_run,omitempty"`
 	Error     string         `json:"error,omitempty"`
+}
+
+// Holdings are the trees a node's store holds whole.
+type Holdings struct {
+	Config string            `json:"config"`          // the config tree
+	Trees  map[string]string `json:"trees,omitempty"` // content trees, by tree resource address
 }
 
 // Rollback describes a release that was rolled back.

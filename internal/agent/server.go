@@ -55,6 +55,9 @@ func (a *Agent) awaitingApproval() bool {
 // repositories are the repositories of a cycle, in order: the server's first, if the node
 // is enrolled, then the configured ones.
 func (a *Agent) repositories() []string {
+	if a.only != nil {
+		return a.only
+	}
 	if a.node == nil {
 		return a.opts.Repositories
 	}
@@ -76,6 +79,8 @@ func (a *Agent) httpFor(remote string) *http.Client {
 // enrolling again with its key, which the server grants to an approved node.
 func (a *Agent) ensureCertificate(ctx context.Context, facts map[string]any) error {
 	switch {
+	case a.only != nil:
+		return nil // a bundle's import: the server is not contacted
 	case a.awaitingApproval():
 		return a.pollEnrollment(ctx, facts)
 	case a.node != nil && !a.opts.Now().Before(a.identity.Certificate().NotAfter):
@@ -145,7 +150,7 @@ func (a *Agent) machineID() string {
 // certificate when a third of its life is left, send the facts if they changed, and upload
 // the spooled reports. Failures are logged; everything is tried again next cycle.
 func (a *Agent) syncServer(ctx context.Context, facts map[string]any) {
-	if a.node == nil || ctx.Err() != nil {
+	if a.node == nil || a.only != nil || ctx.Err() != nil {
 		return
 	}
 	if a.identity.NeedsRenewal(a.opts.Now()) {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/satchelcm/satchel/internal/atomicfile"
@@ -49,6 +50,12 @@ type State struct {
 	// crash, a power cut, a kill, or the release itself rebooting the machine): the release
 	// is then rolled back as failed.
 	Attempt *Attempt `json:"attempt,omitempty"`
+	// ReturnsSeq numbers the returns the node writes onto sticks (package bundle): the
+	// office takes facts only from returns newer than the last it collected.
+	ReturnsSeq uint64 `json:"returns_seq,omitempty"`
+	// Bundle is the last bundle a stick brought (its ID), imported or refused: a stick
+	// left in is not imported again at every poll.
+	Bundle string `json:"bundle,omitempty"`
 }
 
 // Attempt is a release being applied.
@@ -90,8 +97,12 @@ type Release struct {
 	HealthChecks []release.HealthCheck `json:"health_checks,omitempty"`
 	// Content lists the trees the release's catalog mirrors (tree resources): the bases
 	// of the next release's deltas.
-	Content []string  `json:"content,omitempty"`
-	Applied time.Time `json:"applied,omitzero"`
+	Content []string `json:"content,omitempty"`
+	// Trees are the same trees by the address of the tree resource that mirrors them:
+	// reported (CycleReport.Holds), so that the office builds a bundle's deltas from
+	// them.
+	Trees   map[string]string `json:"trees,omitempty"`
+	Applied time.Time         `json:"applied,omitzero"`
 	// Secrets are the hashes of the release's secret index files (release.Manifest).
 	Secrets []string `json:"secrets,omitempty"`
 }
@@ -121,6 +132,21 @@ func (r *Release) configID() (store.ID, error) {
 		return store.ID{}, fmt.Errorf("its config tree: %w", err)
 	}
 	return id, nil
+}
+
+// contentHave returns the release's content trees with the one mirrored at address first:
+// the base a delta to that address's new tree most likely starts from.
+func (r *Release) contentHave(address string) []store.ID {
+	ids := r.contentIDs()
+	if r == nil {
+		return ids
+	}
+	if id, err := store.ParseID(r.Trees[address]); err == nil {
+		if i := slices.Index(ids, id); i > 0 {
+			ids[0], ids[i] = ids[i], ids[0]
+		}
+	}
+	return ids
 }
 
 // contentIDs returns the release's content trees (those that parse).

@@ -57,6 +57,16 @@ const (
 	// every enrolled node and, unless only previewing, publish it as the next release. 409
 	// with the result when nodes fail to evaluate and the request does not force it.
 	PathAdminReleases = "/v1/admin/releases"
+	// PathAdminBundles: POST BundleRequest → BundlePlan: a USB bundle for the nodes asked
+	// for, as its signed index; the static deltas it needs are built first. The files it
+	// lists are read from PathAdminRepo.
+	PathAdminBundles = "/v1/admin/bundles"
+	// PathAdminRepo: GET, a file of the release repository (metadata/, targets/, store/,
+	// secrets/), with Range: what a bundle export copies onto a stick.
+	PathAdminRepo = "/v1/admin/repo/"
+	// PathAdminReturns: POST ReturnsUpload → ReturnsReceipt: what a node wrote back on a
+	// stick, ingested as if it had come over the network. Idempotent.
+	PathAdminReturns = "/v1/admin/returns"
 	// PathAdminTokens: GET → []Token, POST TokenRequest → Token (with its ID, shown once).
 	// + "/HASH/revoke": POST → 204.
 	PathAdminTokens = "/v1/admin/tokens"
@@ -70,6 +80,8 @@ const (
 	MaxAdminBytes  = 64 << 10
 	// MaxReleaseBytes bounds a release request (its config, a gzipped tar, in base64).
 	MaxReleaseBytes = 64 << 20
+	// MaxReturnsBytes bounds one node's returns (its spool, 64 MiB by default, in base64).
+	MaxReturnsBytes = 96 << 20
 )
 
 // Error codes.
@@ -177,17 +189,19 @@ type ReportReceipt struct {
 
 // Node is a node as an operator sees it.
 type Node struct {
-	Name           string          `json:"name"`
-	State          string          `json:"state"`
-	Fingerprint    string          `json:"fingerprint"` // short, to compare
-	KeyFingerprint string          `json:"key_fingerprint"`
-	MachineID      string          `json:"machine_id,omitempty"`
-	Enrolled       time.Time       `json:"enrolled"`
-	LastSeen       time.Time       `json:"last_seen"`
-	TokenLabel     string          `json:"token_label,omitempty"`
-	CertSerial     string          `json:"cert_serial,omitempty"`
-	Recipient      string          `json:"recipient,omitempty"`
-	Facts          json.RawMessage `json:"facts,omitempty"`
+	Name           string    `json:"name"`
+	State          string    `json:"state"`
+	Fingerprint    string    `json:"fingerprint"` // short, to compare
+	KeyFingerprint string    `json:"key_fingerprint"`
+	MachineID      string    `json:"machine_id,omitempty"`
+	Enrolled       time.Time `json:"enrolled"`
+	LastSeen       time.Time `json:"last_seen"`
+	// LastReturns is when returns from the node were last collected from a stick.
+	LastReturns time.Time       `json:"last_returns,omitzero"`
+	TokenLabel  string          `json:"token_label,omitempty"`
+	CertSerial  string          `json:"cert_serial,omitempty"`
+	Recipient   string          `json:"recipient,omitempty"`
+	Facts       json.RawMessage `json:"facts,omitempty"`
 }
 
 // TokenRequest creates a bootstrap token.
@@ -270,4 +284,53 @@ type PreviewChange struct {
 	Address string   `json:"address"`
 	Kind    string   `json:"kind"`
 	Fields  []string `json:"fields,omitempty"`
+}
+
+// BundleRequest asks for a USB bundle.
+type BundleRequest struct {
+	Nodes []string `json:"nodes,omitempty"` // approved nodes by name
+	All   bool     `json:"all,omitempty"`   // every approved node
+	// Full: everything the release's trees need, as for nodes never seen, instead of
+	// what the nodes lack according to their last reports.
+	Full bool `json:"full,omitempty"`
+}
+
+// BundlePlan is a bundle to write: its signed index (package bundle), and what each node
+// gets.
+type BundlePlan struct {
+	Index []byte       `json:"index"`
+	Nodes []BundleNode `json:"nodes"`
+}
+
+// BundleNode is what a bundle carries for one node.
+type BundleNode struct {
+	Name  string       `json:"name"`
+	Trees []BundleTree `json:"trees"`
+}
+
+// BundleTree is one tree a node needs: Root, reached by a delta From a tree it holds
+// ("": from nothing), or nothing if it holds it already (Held).
+type BundleTree struct {
+	Address string `json:"address"` // "config", or the tree resource's
+	Root    string `json:"root"`
+	From    string `json:"from,omitempty"`
+	Held    bool   `json:"held,omitempty"`
+}
+
+// ReturnsUpload is one node's returns from a stick: the signed returns file and the
+// reports it lists, by ID, byte for byte.
+type ReturnsUpload struct {
+	Returns []byte            `json:"returns"`
+	Reports map[string][]byte `json:"reports"`
+}
+
+// ReturnsReceipt says what collecting returns did.
+type ReturnsReceipt struct {
+	Node string `json:"node"`
+	Seq  uint64 `json:"seq"`
+	// Recorded: the returns were newer than any collected before (their facts taken);
+	// false: collected before, nothing recorded but reports not seen yet.
+	Recorded bool `json:"recorded"`
+	Reports  int  `json:"reports"` // listed
+	Stored   int  `json:"stored"`  // new to the server
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,7 +16,8 @@ import (
 
 // Admin is an operator's connection to a server, with the admin credential.
 type Admin struct {
-	conn *conn
+	conn          *conn
+	caFingerprint string
 }
 
 // NewAdmin returns an admin connection to server, whose CA has fingerprint
@@ -25,8 +27,11 @@ func NewAdmin(server, caFingerprint, token string) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Admin{conn: c}, nil
+	return &Admin{conn: c, caFingerprint: strings.ToLower(caFingerprint)}, nil
 }
+
+// CAFingerprint is the fingerprint of the server's CA, as pinned.
+func (a *Admin) CAFingerprint() string { return a.caFingerprint }
 
 func nodePath(name string, rest ...string) string {
 	return api.PathAdminNodes + "/" + url.PathEscape(name) + strings.Join(rest, "")
@@ -110,4 +115,50 @@ func (a *Admin) Release(ctx context.Context, req api.ReleaseRequest) (res api.Re
 		return res, true, nil
 	}
 	return res, false, err
+}
+
+// Bundle asks the server for a USB bundle's plan (its signed index); the files it lists
+// are read with RepoFile.
+func (a *Admin) Bundle(ctx context.Context, req api.BundleRequest) (api.BundlePlan, error) {
+	var plan api.BundlePlan
+	_, err := a.conn.do(ctx, http.MethodPost, api.PathAdminBundles, req, &plan)
+	return plan, err
+}
+
+// RepoFile reads length bytes of the repository's file p (slash-separated) from offset.
+func (a *Admin) RepoFile(ctx context.Context, p string, offset, length int64) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.conn.base+api.PathAdminRepo+p, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.conn.bearer)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
+	if length == 0 {
+		req.Header.Del("Range")
+	}
+	resp, err := a.conn.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", p, err)
+	}
+	want := http.StatusPartialContent
+	if length == 0 {
+		want = http.StatusOK
+	}
+	if resp.StatusCode != want {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var e api.Error
+		if json.Unmarshal(data, &e) != nil || e.Message == "" {
+			e.Message = resp.Status
+		}
+		return nil, fmt.Errorf("GET %s: %s", p, e.Message)
+	}
+	return resp.Body, nil
+}
+
+// Returns hands a node's returns from a stick to the server.
+func (a *Admin) Returns(ctx context.Context, up api.ReturnsUpload) (api.ReturnsReceipt, error) {
+	var receipt api.ReturnsReceipt
+	_, err := a.conn.do(ctx, http.MethodPost, api.PathAdminReturns, up, &receipt)
+	return receipt, err
 }

@@ -280,3 +280,38 @@ func describe(diags hcl.Diagnostics, dir string) string {
 	}
 	return msg
 }
+
+// Evaluated is a node's catalog under a config, or why there is none.
+type Evaluated struct {
+	Node    string
+	Catalog *catalog.Catalog // nil on error
+	Error   string
+}
+
+// Evaluate evaluates the config in dir for nodes from their facts, with placeholders for
+// secrets (a catalog for planning, not for applying). A config that does not load is an
+// error; a node that fails (or has no facts) is an Evaluated with its Error.
+func Evaluate(ctx context.Context, dir string, nodes []Node) ([]Evaluated, error) {
+	cfg, diags := load(dir)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("the config: %s", describe(diags, dir))
+	}
+	out := make([]Evaluated, len(nodes))
+	for i, n := range nodes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out[i].Node = n.Name
+		if n.Facts == nil {
+			out[i].Error = "no facts known for the node"
+			continue
+		}
+		cat, diags := cfg.Evaluate(n.Name, n.Facts)
+		if diags.HasErrors() {
+			out[i].Error = strings.ReplaceAll(describe(diags, ""), dir+string(filepath.Separator), "")
+			continue
+		}
+		out[i].Catalog = cat
+	}
+	return out, nil
+}

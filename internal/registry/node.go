@@ -38,6 +38,10 @@ type Node struct {
 	// Recipient is the node's age X25519 recipient ("age1…"): what its secrets are
 	// encrypted to. "" if the node sent none.
 	Recipient string
+	// ReturnsSeq is the sequence number of the newest returns collected from the node (a
+	// USB stick, package bundle), 0 if none; LastReturns is when they were collected.
+	ReturnsSeq  uint64
+	LastReturns time.Time
 }
 
 // Check reports what is missing from an enrollment request.

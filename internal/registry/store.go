@@ -44,6 +44,11 @@ type Store interface {
 	ForgetNode(ctx context.Context, name string) error
 	// TouchNode sets the node's last-seen time and, if facts is not nil, its facts.
 	TouchNode(ctx context.Context, name string, seen time.Time, facts []byte) error
+	// RecordReturns records returns numbered seq collected from the node at collected,
+	// with its facts if not nil, if seq is above the node's ReturnsSeq, and reports
+	// whether it did: returns collected twice, or older than some already collected,
+	// change nothing. ErrNotFound if there is no such node.
+	RecordReturns(ctx context.Context, name string, seq uint64, collected time.Time, facts []byte) (recorded bool, err error)
 
 	// CreateToken stores a new token under TokenHash(t.ID); ErrExists if that ID exists.
 	CreateToken(ctx context.Context, t Token) error

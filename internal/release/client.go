@@ -418,3 +418,7 @@ func lockTrust(trustDir string) (func(), error) {
 	}
 	return func() { _ = f.Close() }, nil
 }
+
+// Highest returns the highest release version a node has accepted (Refresh persists it in
+// trustDir), 0 if none: anything older is refused, from any repository or stick.
+func Highest(trustDir string) (uint64, error) { return readHighest(trustDir) }

@@ -2,10 +2,12 @@ package resource
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/satchelcm/satchel/internal/catalog"
 	"github.com/satchelcm/satchel/internal/schema"
 	"github.com/satchelcm/satchel/internal/store"
 )
@@ -188,3 +190,34 @@ func countList(added, updated, removed int) string {
 }
 
 var _ Resource = (*Tree)(nil)
+
+// TreeRoot is a content tree a catalog's tree resource mirrors.
+type TreeRoot struct {
+	Address string // the first tree resource that names it
+	ID      store.ID
+}
+
+// TreeRoots lists the content trees a catalog's tree resources mirror, each once: what a
+// node must hold in its store to apply the catalog.
+func TreeRoots(cat *catalog.Catalog) ([]TreeRoot, error) {
+	var roots []TreeRoot
+	seen := map[store.ID]bool{}
+	for _, r := range cat.Resources {
+		if r.Type != "tree" {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(r.Attributes["root"], &s); err != nil {
+			return nil, fmt.Errorf("%s: root: %w", r.Address, err)
+		}
+		id, err := store.ParseID(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: root: %w", r.Address, err)
+		}
+		if !seen[id] {
+			seen[id] = true
+			roots = append(roots, TreeRoot{r.Address, id})
+		}
+	}
+	return roots, nil
+}

@@ -29,7 +29,7 @@ func nodeView(n registry.Node) api.Node {
 	return api.Node{
 		Name: n.Name, State: string(n.State), Fingerprint: pki.Shorten(n.KeyFingerprint), KeyFingerprint: n.KeyFingerprint,
 		MachineID: n.MachineID, Enrolled: n.Enrolled, LastSeen: n.LastSeen, TokenLabel: n.TokenLabel,
-		CertSerial: n.CertSerial, Recipient: n.Recipient, Facts: n.Facts,
+		CertSerial: n.CertSerial, Recipient: n.Recipient, Facts: n.Facts, LastReturns: n.LastReturns,
 	}
 }
 

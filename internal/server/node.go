@@ -72,29 +72,38 @@ func requestNode(r *http.Request) registry.Node {
 // repoTops are the repository's parts a node may read.
 var repoTops = map[string]bool{release.MetadataDir: true, release.TargetsDir: true, release.StoreDir: true}
 
-// repoFile serves a file of the release repository, as a static mirror would: Range and
-// If-Modified-Since are honoured. Directories, dot files and anything outside metadata/,
-// targets/, store/ and secrets/ are not found; in secrets/N/, a node gets the index files
-// and its own directory only. The repository is opened as an os.Root, so no symbolic link
-// leads out of it.
+// repoFile serves a node a file of the release repository, as a static mirror would:
+// Range and If-Modified-Since are honoured. In secrets/N/, a node gets the index files and
+// its own directory only; otherwise as serveRepoFile.
 func (s *Server) repoFile(w http.ResponseWriter, r *http.Request) error {
 	rel := strings.TrimPrefix(r.URL.Path, api.PathRepo)
+	parts := strings.Split(rel, "/")
+	if len(parts) > 0 && parts[0] == release.SecretsDir {
+		// secrets/N/index-B.json, or secrets/N/NODE/HASH.age of the node asking.
+		own := len(parts) == 4 && parts[2] == requestNode(r).Name
+		index := len(parts) == 3 && strings.HasPrefix(parts[2], "index-")
+		if !own && !index {
+			return errorf(http.StatusNotFound, api.CodeNotFound, "%s: not found", r.URL.Path)
+		}
+	}
+	return s.serveRepoFile(w, r, rel)
+}
+
+// adminRepoFile serves the operator any file of the release repository (a bundle's).
+func (s *Server) adminRepoFile(w http.ResponseWriter, r *http.Request) error {
+	return s.serveRepoFile(w, r, strings.TrimPrefix(r.URL.Path, api.PathAdminRepo))
+}
+
+// serveRepoFile serves the repository's file rel. Directories, dot files and anything
+// outside metadata/, targets/, store/ and secrets/ are not found. The repository is opened
+// as an os.Root, so no symbolic link leads out of it.
+func (s *Server) serveRepoFile(w http.ResponseWriter, r *http.Request, rel string) error {
 	notFound := errorf(http.StatusNotFound, api.CodeNotFound, "%s: not found", r.URL.Path)
 	if rel == "" || path.Clean(rel) != rel || !fs.ValidPath(rel) {
 		return notFound
 	}
 	parts := strings.Split(rel, "/")
-	switch {
-	case len(parts) < 2:
-		return notFound
-	case parts[0] == release.SecretsDir:
-		// secrets/N/index-B.json, or secrets/N/NODE/HASH.age of the node asking.
-		own := len(parts) == 4 && parts[2] == requestNode(r).Name
-		index := len(parts) == 3 && strings.HasPrefix(parts[2], "index-")
-		if !own && !index {
-			return notFound
-		}
-	case !repoTops[parts[0]]:
+	if len(parts) < 2 || !repoTops[parts[0]] && parts[0] != release.SecretsDir {
 		return notFound
 	}
 	for _, p := range parts {

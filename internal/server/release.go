@@ -37,15 +37,11 @@ func (s *Server) postRelease(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.dir, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp(tmp, "release-")
+	work, cleanup, err := s.workDir("release-")
 	if err != nil {
 		return err
 	}
-	defer func() { _ = os.RemoveAll(work) }() // a leftover in DATA/tmp is harmless
+	defer cleanup()
 	newDir := filepath.Join(work, "config")
 	if err := os.Mkdir(newDir, 0o700); err != nil {
 		return err
@@ -98,6 +94,32 @@ func (s *Server) postRelease(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// previewNode is a node as package preview evaluates it: its facts, nil if it never
+// reported any (or they cannot be read: checked as if never reported).
+func previewNode(n registry.Node) preview.Node {
+	pn := preview.Node{Name: n.Name}
+	if len(n.Facts) > 0 {
+		if err := json.Unmarshal(n.Facts, &pn.Facts); err != nil {
+			pn.Facts = nil
+		}
+	}
+	return pn
+}
+
+// workDir makes a new directory under DATA/tmp for a request's work, and a function to
+// remove it (a leftover in DATA/tmp is harmless).
+func (s *Server) workDir(prefix string) (string, func(), error) {
+	tmp := filepath.Join(s.dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return "", nil, err
+	}
+	work, err := os.MkdirTemp(tmp, prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return work, func() { _ = os.RemoveAll(work) }, nil
+}
+
 // preview runs the preview of the config in newDir against the current release for the
 // approved nodes, checking the current release out under work. It returns the nodes too.
 func (s *Server) preview(r *http.Request, work, newDir string) (*preview.Result, []registry.Node, error) {
@@ -122,13 +144,7 @@ func (s *Server) preview(r *http.Request, work, newDir string) (*preview.Result,
 		if n.State != registry.Approved {
 			continue
 		}
-		pn := preview.Node{Name: n.Name}
-		if len(n.Facts) > 0 {
-			if err := json.Unmarshal(n.Facts, &pn.Facts); err != nil {
-				pn.Facts = nil // unreadable facts: checked as if never reported
-			}
-		}
-		nodes = append(nodes, pn)
+		nodes = append(nodes, previewNode(n))
 	}
 	res, err := preview.Run(ctx, oldDir, newDir, from, nodes)
 	if err != nil {

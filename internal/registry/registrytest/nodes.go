@@ -248,3 +248,34 @@ func testTouchNode(t *testing.T, s registry.Store) {
 
 	wantErr(t, "TouchNode of no node", s.TouchNode(ctx, "web2", at(3), nil), registry.ErrNotFound)
 }
+
+func testRecordReturns(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "key1", "m1"), node("web2", "key2", "m2"))
+	want := node("web1", "key1", "m1")
+	record := func(seq uint64, minute int, facts string, wantRecorded bool) {
+		t.Helper()
+		var f []byte
+		if facts != "" {
+			f = []byte(facts)
+		}
+		recorded, err := s.RecordReturns(ctx, "web1", seq, at(minute), f)
+		if err != nil || recorded != wantRecorded {
+			t.Errorf("RecordReturns(web1, %d) = %v, %v; want %v", seq, recorded, err, wantRecorded)
+		}
+	}
+	record(3, 1, `{"load":3}`, true)
+	want.ReturnsSeq, want.LastReturns, want.Facts = 3, at(1), []byte(`{"load":3}`)
+	checkNode(t, get(t, s, "web1"), want)
+	// The same returns again, and older ones: nothing changes.
+	record(3, 2, `{"load":33}`, false)
+	record(2, 3, `{"load":2}`, false)
+	checkNode(t, get(t, s, "web1"), want)
+	// Newer returns without facts keep the facts; the last-seen time is the network's.
+	record(4, 4, "", true)
+	want.ReturnsSeq, want.LastReturns = 4, at(4)
+	checkNode(t, get(t, s, "web1"), want)
+	checkNode(t, get(t, s, "web2"), node("web2", "key2", "m2"))
+	_, err := s.RecordReturns(ctx, "ghost", 1, at(1), nil)
+	wantErr(t, "RecordReturns of no node", err, registry.ErrNotFound)
+}

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"FindByKeyFingerprint", testFindByKeyFingerprint},
 		{"ForgetNode", testForgetNode},
 		{"TouchNode", testTouchNode},
+		{"RecordReturns", testRecordReturns},
 		{"CreateToken", testCreateToken},
 		{"UseToken", testUseToken},
 		{"UseTokenRefused", testUseTokenRefused},
@@ -100,14 +101,15 @@ func checkNode(t *testing.T, got, want registry.Node) {
 	if got.Name != want.Name || got.State != want.State || got.KeyFingerprint != want.KeyFingerprint ||
 		got.MachineID != want.MachineID || !got.Enrolled.Equal(want.Enrolled) || !got.LastSeen.Equal(want.LastSeen) ||
 		!bytes.Equal(got.Facts, want.Facts) || got.CertSerial != want.CertSerial || got.TokenLabel != want.TokenLabel ||
-		got.Recipient != want.Recipient {
+		got.Recipient != want.Recipient || got.ReturnsSeq != want.ReturnsSeq || !got.LastReturns.Equal(want.LastReturns) {
 		t.Errorf("node:\n got %+v\nwant %+v", show(got), show(want))
 	}
 }
 
 func show(n registry.Node) string {
-	return fmt.Sprintf("{%s %s key=%s machine=%s enrolled=%s seen=%s facts=%s serial=%s label=%s recipient=%s}",
-		n.Name, n.State, n.KeyFingerprint, n.MachineID, n.Enrolled.UTC(), n.LastSeen.UTC(), n.Facts, n.CertSerial, n.TokenLabel, n.Recipient)
+	return fmt.Sprintf("{%s %s key=%s machine=%s enrolled=%s seen=%s facts=%s serial=%s label=%s recipient=%s returns=%d at %s}",
+		n.Name, n.State, n.KeyFingerprint, n.MachineID, n.Enrolled.UTC(), n.LastSeen.UTC(), n.Facts, n.CertSerial, n.TokenLabel, n.Recipient,
+		n.ReturnsSeq, n.LastReturns.UTC())
 }
 
 func names(nodes []registry.Node) []string {

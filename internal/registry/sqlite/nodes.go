@@ -12,6 +12,9 @@ import (
 
 const nodeColumns = `name, state, key_fingerprint, machine_id, enrolled, last_seen, facts, cert_serial, token_label, recipient`
 
+// nodeSelect is what queryNodes reads: nodeColumns, and what only updates set.
+const nodeSelect = nodeColumns + `, returns_seq, last_returns`
+
 // PutPendingNode records an enrollment request.
 func (s *Store) PutPendingNode(ctx context.Context, n registry.Node) error {
 	op := fmt.Sprintf("put pending node %q", n.Name)
@@ -201,6 +204,25 @@ func (s *Store) TouchNode(ctx context.Context, name string, seen time.Time, fact
 	})
 }
 
+// RecordReturns records returns collected from a node, if they are newer than the last.
+func (s *Store) RecordReturns(ctx context.Context, name string, seq uint64, collected time.Time, facts []byte) (bool, error) {
+	var recorded bool
+	err := s.write(ctx, fmt.Sprintf("record returns %d of node %q", seq, name), func(tx *sql.Tx) error {
+		if err := nodeExists(ctx, tx, name); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE nodes SET returns_seq = ?, last_returns = ?, facts = CASE WHEN ? THEN ? ELSE facts END
+			WHERE name = ? AND returns_seq < ?`, int64(seq), micros(collected), facts != nil, facts, name, int64(seq))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		recorded = n == 1
+		return err
+	})
+	return recorded, err
+}
+
 // queryNodes returns the nodes matching where, by name.
 func (s *Store) queryNodes(ctx context.Context, where string, args ...any) ([]registry.Node, error) {
 	return queryNodes(ctx, s.db, where, args...)
@@ -208,7 +230,7 @@ func (s *Store) queryNodes(ctx context.Context, where string, args ...any) ([]re
 
 // queryNodes returns the nodes matching where, by name, from a database or a transaction.
 func queryNodes(ctx context.Context, q querier, where string, args ...any) ([]registry.Node, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+nodeColumns+` FROM nodes `+where+` ORDER BY name`, args...)
+	rows, err := q.QueryContext(ctx, `SELECT `+nodeSelect+` FROM nodes `+where+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -216,11 +238,16 @@ func queryNodes(ctx context.Context, q querier, where string, args ...any) ([]re
 	var nodes []registry.Node
 	for rows.Next() {
 		var n registry.Node
-		var enrolled, seen int64
-		if err := rows.Scan(&n.Name, &n.State, &n.KeyFingerprint, &n.MachineID, &enrolled, &seen, &n.Facts, &n.CertSerial, &n.TokenLabel, &n.Recipient); err != nil {
+		var enrolled, seen, returnsSeq, lastReturns int64
+		if err := rows.Scan(&n.Name, &n.State, &n.KeyFingerprint, &n.MachineID, &enrolled, &seen, &n.Facts, &n.CertSerial, &n.TokenLabel, &n.Recipient,
+			&returnsSeq, &lastReturns); err != nil {
 			return nil, err
 		}
 		n.Enrolled, n.LastSeen = fromMicros(enrolled), fromMicros(seen)
+		n.ReturnsSeq = uint64(returnsSeq)
+		if lastReturns != 0 {
+			n.LastReturns = fromMicros(lastReturns)
+		}
 		nodes = append(nodes, n)
 	}
 	return nodes, rows.Err()

@@ -44,6 +44,9 @@ var migrations = []string{
 	// 2: the node's age recipient; nodes found by key.
 	`ALTER TABLE nodes ADD COLUMN recipient TEXT NOT NULL DEFAULT '';
 	CREATE INDEX nodes_key_fingerprint ON nodes (key_fingerprint);`,
+	// 3: returns collected from USB sticks.
+	`ALTER TABLE nodes ADD COLUMN returns_seq INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE nodes ADD COLUMN last_returns INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate brings the schema to the latest version, in one transaction.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,7 +160,7 @@ func TestDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 			return data
-		}, "schema version 99 is newer than this program's 2"},
+		}, "schema version 99 is newer than this program's " + strconv.Itoa(len(migrations))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".db")

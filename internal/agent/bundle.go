@@ -1,0 +1,271 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/satchelcm/satchel/internal/atomicfile"
+	"github.com/satchelcm/satchel/internal/bundle"
+	"github.com/satchelcm/satchel/internal/release"
+	"github.com/satchelcm/satchel/internal/store"
+)
+
+// stagingDirName is where a bundle is copied from a stick and checked before use.
+const stagingDirName = "bundle"
+
+// ImportOptions are the options of ImportBundle.
+type ImportOptions struct {
+	// Progress is told the bytes copied from the stick so far and the total; may be nil.
+	Progress func(done, total int64)
+}
+
+// ImportResult says what an import did.
+type ImportResult struct {
+	Bundle  string // the bundle's ID
+	Release uint64 // the release it carries
+	ForNode bool   // made for this node (else only its content was taken)
+	// Report is the cycle run from the bundle (nil: none ran: the release was applied
+	// already, or the bundle was not made for this node).
+	Report *CycleReport
+	// Returns is where the node's reports were written on the stick ("" if they could
+	// not be: the error says why).
+	Returns string
+}
+
+// ErrOlderBundle: the stick carries a release older than one the node has accepted.
+var ErrOlderBundle = errors.New("an older release than this node has")
+
+// ImportBundle brings the node up to date from the bundle in dir (a USB stick): it checks
+// the bundle's signature against the CA the node enrolled with, copies what the index
+// lists into the state directory, checking every byte (after which the stick may be
+// pulled out), then runs a cycle from that copy as from any repository (the same
+// signature, version and hash checks; the node's server is not contacted), and writes the
+// node's reports and facts back onto the stick, signed, for the office to collect. A
+// bundle made for other nodes of the fleet gives this one its content trees and nothing
+// else. A cut copy is resumed by the next import of the same bundle; a damaged, foreign or
+// older bundle is refused with nothing applied.
+func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions) (*ImportResult, error) {
+	if a.identity == nil || a.identity.Server().CAFingerprint == "" {
+		return nil, errors.New("this node is not enrolled with a server, so it cannot tell who made a bundle: enroll it (satchel enroll), or use the stick as a repository (satchel agent --repo DIR)")
+	}
+	info := a.identity.Server()
+	ix, signer, err := bundle.ReadIndex(dir, info.CAFingerprint)
+	if err != nil {
+		return nil, plainBundleError(err)
+	}
+	res := &ImportResult{Bundle: ix.ID, Release: ix.Release, ForNode: ix.For(info.Name)}
+	a.logf("stick %s: bundle %s from %s, release %d, made for %s (%s)", dir, ix.ID, signer.Subject.CommonName, ix.Release,
+		strings.Join(ix.Nodes, ", "), formatSize(ix.Size()))
+	highest, err := release.Highest(filepath.Join(a.state, trustDirName))
+	if err != nil {
+		return nil, err
+	}
+	if ix.Release < highest {
+		return res, fmt.Errorf("the stick carries release %d, and this node already has release %d: %w; nothing was applied", ix.Release, highest, ErrOlderBundle)
+	}
+	st, err := ReadState(a.state)
+	if err != nil {
+		return nil, err
+	}
+	applied := st.Good != nil && st.Good.Version >= ix.Release
+	if !applied {
+		if err := a.stage(ctx, dir, ix, opts); err != nil {
+			return res, err
+		}
+		if res.ForNode {
+			rep, err := a.cycleFrom(ctx, filepath.Join(a.state, stagingDirName))
+			res.Report = rep
+			if err != nil {
+				return res, err
+			}
+		} else {
+			a.takeContent(ctx, ix)
+			a.logf("this bundle was made for %s, not for %s: its content was kept, nothing was applied", strings.Join(ix.Nodes, ", "), info.Name)
+		}
+	} else {
+		a.logf("release %d is applied already: nothing to copy", ix.Release)
+	}
+	if received := ix.Received[info.Name]; received != "" {
+		a.forgetDelivered(received)
+	}
+	if res.Returns, err = a.writeReturns(dir, ix, info.Name); err != nil {
+		return res, fmt.Errorf("write this node's reports onto the stick: %w", err)
+	}
+	if res.Report == nil || res.Report.Outcome != Interrupted {
+		_ = os.RemoveAll(filepath.Join(a.state, stagingDirName))
+	}
+	a.logf("reports written to the stick (%s): it is safe to remove the stick now", res.Returns)
+	return res, nil
+}
+
+// plainBundleError words a refused bundle for the technician at the site.
+func plainBundleError(err error) error {
+	switch {
+	case errors.Is(err, bundle.ErrForeign):
+		return fmt.Errorf("this stick was made for another organisation's servers, not this one's: nothing was applied (%w)", err)
+	case errors.Is(err, bundle.ErrDamaged):
+		return fmt.Errorf("the stick is damaged or was modified: nothing was applied; ask the office for a new one (%w)", err)
+	}
+	return err
+}
+
+// stage copies the bundle into the staging directory, checking it (bundle.Stage).
+func (a *Agent) stage(ctx context.Context, dir string, ix *bundle.Index, opts ImportOptions) error {
+	staging := filepath.Join(a.state, stagingDirName)
+	if free, err := bundle.FreeSpace(a.state); err == nil && free < ix.Size() {
+		return fmt.Errorf("the stick's release needs %s in %s, and %s is free: free some space, nothing was applied", formatSize(ix.Size()), a.state, formatSize(free))
+	}
+	a.logf("copying and checking the stick (%s); do not remove it", formatSize(ix.Size()))
+	last := time.Time{}
+	err := bundle.Stage(ctx, dir, ix, staging, bundle.StageOptions{Progress: func(done, total int64) {
+		if opts.Progress != nil {
+			opts.Progress(done, total)
+		}
+		if now := time.Now(); now.Sub(last) > 5*time.Second || done == total {
+			last = now
+			a.logf("copied and checked %s of %s", formatSize(done), formatSize(total))
+		}
+	}})
+	if err != nil {
+		if errors.Is(err, bundle.ErrDamaged) {
+			return plainBundleError(err)
+		}
+		return fmt.Errorf("copy from the stick: %w (what was copied is kept: insert the stick again to go on); nothing was applied", err)
+	}
+	a.logf("everything needed is copied from the stick and checked")
+	return nil
+}
+
+// cycleFrom runs one cycle from the repository directory dir only, without the server.
+func (a *Agent) cycleFrom(ctx context.Context, dir string) (*CycleReport, error) {
+	a.only = []string{dir}
+	defer func() { a.only = nil }()
+	return a.Cycle(ctx)
+}
+
+// takeContent pulls what it can of a bundle's trees into the store, for a node the bundle
+// was not made for: the chunks it shares with this node's next release need not travel
+// again.
+func (a *Agent) takeContent(ctx context.Context, ix *bundle.Index) {
+	staging := filepath.Join(a.state, stagingDirName)
+	client, closeFn, err := a.storeClient(staging)
+	if err != nil {
+		a.logf("warning: %v", err)
+		return
+	}
+	defer func() { _ = closeFn() }()
+	client.MaxAttempts = 1
+	st, _ := ReadState(a.state)
+	var have []store.ID
+	if st != nil && st.Good != nil {
+		if id, err := st.Good.configID(); err == nil {
+			have = append(have, id)
+		}
+		have = append(have, st.Good.contentIDs()...)
+	}
+	for _, r := range ix.Roots {
+		id, err := store.ParseID(r)
+		if err != nil {
+			continue
+		}
+		if _, err := client.Pull(ctx, a.store, id, have); err != nil && ctx.Err() == nil {
+			a.logf("tree %s: only part of it is on the stick (%v)", id.String()[:12], firstLine(err.Error()))
+		}
+	}
+}
+
+// forgetDelivered removes from the spool the reports the office has (the bundle says
+// the newest it holds: spool entries are named in time order).
+func (a *Agent) forgetDelivered(newest string) {
+	entries, err := a.spool.List()
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.Kind == "report" && e.Name <= newest {
+			_ = a.spool.Remove(e.Name)
+		}
+	}
+}
+
+// writeReturns writes the node's spooled reports and its facts into the stick's
+// returns/NODE/, signed with the node's key, and returns that directory. returns.json is
+// written last, so that a stick pulled out meanwhile carries the previous returns whole
+// or none; a report file it does not list is removed.
+func (a *Agent) writeReturns(dir string, ix *bundle.Index, node string) (string, error) {
+	st, err := ReadState(a.state)
+	if err != nil {
+		return "", err
+	}
+	// The number is saved before it is used: returns are never numbered twice.
+	st.ReturnsSeq++
+	if err := writeState(a.state, st); err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, bundle.ReturnsDir, node)
+	reportsDir := filepath.Join(out, bundle.ReturnsReportsDir)
+	if err := os.MkdirAll(reportsDir, 0o755); err != nil {
+		return "", err
+	}
+	ret := &bundle.Returns{Format: bundle.ReturnsFormat, Node: node, Seq: st.ReturnsSeq, Written: a.opts.Now().UTC(),
+		Bundle: ix.ID, Reports: []bundle.ReturnedReport{}}
+	if st.Good != nil {
+		ret.Release = st.Good.Version
+	}
+	if facts, _, err := a.gatherFacts(); err == nil {
+		if ret.Facts, err = json.Marshal(facts); err != nil {
+			return "", err
+		}
+	}
+	entries, err := a.spool.List()
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Kind != "report" {
+			continue
+		}
+		data, err := a.spool.Read(e.Name)
+		if err != nil {
+			return "", err
+		}
+		sum := sha256.Sum256(data)
+		rep := bundle.ReturnedReport{ID: e.Name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+		p := filepath.Join(reportsDir, e.Name)
+		if old, err := os.ReadFile(p); err != nil || !slices.Equal(old, data) {
+			if err := atomicfile.WriteBytes(p, 0o644, data); err != nil {
+				return "", err
+			}
+		}
+		ret.Reports = append(ret.Reports, rep)
+		names = append(names, e.Name)
+	}
+	signed, err := bundle.SignReturns(ret, a.identity.Signer())
+	if err != nil {
+		return "", err
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(out, bundle.ReturnsFile), 0o644, signed); err != nil {
+		return "", err
+	}
+	old, err := os.ReadDir(reportsDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	for _, e := range old {
+		if !slices.Contains(names, e.Name()) {
+			_ = os.Remove(filepath.Join(reportsDir, e.Name()))
+		}
+	}
+	return out, nil
+}

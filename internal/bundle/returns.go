@@ -1,0 +1,115 @@
+package bundle
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"path"
+	"regexp"
+	"time"
+)
+
+// ReturnsFormat names the returns format and its version.
+const ReturnsFormat = "satchel.returns/v1"
+
+// ReturnsFile is the signed returns' name in returns/NODE/; the reports it lists are in
+// returns/NODE/reports/.
+const ReturnsFile = "returns.json"
+
+// ReturnsReportsDir is the directory of a node's returned reports, in returns/NODE/.
+const ReturnsReportsDir = "reports"
+
+// MaxReturnsBytes bounds a signed returns file.
+const MaxReturnsBytes = 4 << 20
+
+// Returns is what a node writes back on a stick: its facts, and the reports in its spool,
+// each a file whose hash is signed here. Seq grows with every returns the node writes, so
+// that the office never takes facts older than those it has (a stick collected twice, or
+// an old stick after a newer one).
+type Returns struct {
+	Format  string           `json:"format"`
+	Node    string           `json:"node"`
+	Seq     uint64           `json:"seq"`
+	Written time.Time        `json:"written"`
+	Bundle  string           `json:"bundle"`  // the bundle the node imported (its ID)
+	Release uint64           `json:"release"` // the node's release after the import
+	Facts   json.RawMessage  `json:"facts,omitempty"`
+	Reports []ReturnedReport `json:"reports"`
+}
+
+// ReturnedReport is a report file in returns/NODE/reports/, named by its spool entry.
+type ReturnedReport struct {
+	ID     string `json:"id"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// reportIDRE is what a report's ID (its spool entry name) may be: a file name on FAT.
+var reportIDRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// ReportPath is where a returned report is, relative to the bundle's directory.
+func ReportPath(node, id string) string {
+	return path.Join(ReturnsDir, node, ReturnsReportsDir, id)
+}
+
+// Check reports what is wrong with returns as the office reads them.
+func (r *Returns) Check() error {
+	if r.Format != ReturnsFormat {
+		return fmt.Errorf("returns: format %q, want %q", r.Format, ReturnsFormat)
+	}
+	if r.Node == "" || !reportIDRE.MatchString(r.Node) {
+		return fmt.Errorf("returns: node name %q", r.Node)
+	}
+	if r.Seq == 0 {
+		return fmt.Errorf("returns of %s: no sequence number", r.Node)
+	}
+	seen := map[string]bool{}
+	for _, rep := range r.Reports {
+		if !reportIDRE.MatchString(rep.ID) || seen[rep.ID] || rep.Size < 0 || !isHash(rep.SHA256) {
+			return fmt.Errorf("returns of %s: report %q", r.Node, rep.ID)
+		}
+		seen[rep.ID] = true
+	}
+	return nil
+}
+
+// SignReturns signs r with the node's key and returns the file to write as ReturnsFile.
+func SignReturns(r *Returns, key crypto.Signer) ([]byte, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	env, err := sign(r, key)
+	if err != nil {
+		return nil, err
+	}
+	if env.PublicKey, err = x509.MarshalPKIXPublicKey(key.Public()); err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(env, "", "  ")
+}
+
+// OpenReturns checks that signed returns are signed by the key they carry, and returns
+// them with that key's fingerprint (the SHA-256 of its PKIX encoding, as the registry
+// keeps it): the caller must check that it is the node's key on record.
+func OpenReturns(data []byte) (*Returns, string, error) {
+	env, err := decodeEnvelope(data, ReturnsFile)
+	if err != nil {
+		return nil, "", err
+	}
+	pub, err := x509.ParsePKIXPublicKey(env.PublicKey)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: the public key: %v: %w", ReturnsFile, err, ErrDamaged)
+	}
+	if err := verify(pub, env.Signed, env.Signature); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", ReturnsFile, err)
+	}
+	var r Returns
+	if err := json.Unmarshal(env.Signed, &r); err != nil {
+		return nil, "", fmt.Errorf("%s: %v: %w", ReturnsFile, err, ErrDamaged)
+	}
+	if err := r.Check(); err != nil {
+		return nil, "", err
+	}
+	return &r, fingerprint(env.PublicKey), nil
+}

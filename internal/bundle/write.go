@@ -1,0 +1,198 @@
+package bundle
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/satchelcm/satchel/internal/atomicfile"
+)
+
+// Source reads the files a bundle is made of (the office's repository): length bytes of
+// path from offset.
+type Source interface {
+	Open(ctx context.Context, path string, offset, length int64) (io.ReadCloser, error)
+}
+
+// WriteOptions are the options of Write.
+type WriteOptions struct {
+	// Progress is told the bytes in place so far and the bundle's total after each file
+	// or part; may be nil.
+	Progress func(done, total int64)
+}
+
+// piece is one file as it is on the stick: a whole file, or one part of a split one.
+type piece struct {
+	name         string // on the stick
+	path         string // the source file
+	offset, size int64
+	sha256       string
+}
+
+func (ix *Index) pieces() []piece {
+	var out []piece
+	for _, f := range ix.Files {
+		if len(f.Parts) == 0 {
+			out = append(out, piece{name: f.Path, path: f.Path, size: f.Size, sha256: f.SHA256})
+			continue
+		}
+		var off int64
+		for i, p := range f.Parts {
+			out = append(out, piece{name: PartPath(f.Path, i), path: f.Path, offset: off, size: p.Size, sha256: p.SHA256})
+			off += p.Size
+		}
+	}
+	return out
+}
+
+// Missing is the bytes Write still has to write into dir: the pieces not there whole
+// (a piece of the right size is counted as there; Write checks its hash).
+func (ix *Index) Missing(dir string) int64 {
+	var n int64
+	for _, p := range ix.pieces() {
+		if info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(p.name))); err != nil || !info.Mode().IsRegular() || info.Size() != p.size {
+			n += p.size
+		}
+	}
+	return n
+}
+
+// Write writes the bundle ix, signed as signedIndex, into dir from src. The index is
+// removed first and written last, so that a bundle being written is never taken for a
+// finished one; each piece is written under a temporary name, read back and checked
+// against the index (cheap sticks lose writes), then renamed. A piece already in dir that
+// checks out is kept: running Write again after an interruption resumes it. At the end,
+// files of the repository's directories that the index does not list (an earlier
+// bundle's) are removed; returns/ is left alone.
+func Write(ctx context.Context, dir string, ix *Index, signedIndex []byte, src Source, opts WriteOptions) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bundle directory: %w", err)
+	}
+	if err := os.Remove(filepath.Join(dir, IndexFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the old index: %w", err)
+	}
+	total, done := ix.Size(), int64(0)
+	report := func() {
+		if opts.Progress != nil {
+			opts.Progress(done, total)
+		}
+	}
+	report()
+	for _, p := range ix.pieces() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(p.name))
+		if checkPiece(dst, p) == nil {
+			done += p.size
+			report()
+			continue
+		}
+		if err := writePiece(ctx, dst, p, src); err != nil {
+			return err
+		}
+		done += p.size
+		report()
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(dir, IndexFile), 0o644, signedIndex); err != nil {
+		return fmt.Errorf("write the index: %w", err)
+	}
+	return removeUnlisted(dir, ix)
+}
+
+func writePiece(ctx context.Context, dst string, p piece, src Source) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp := dst + ".partial"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		defer out.Close()
+		in, err := src.Open(ctx, p.path, p.offset, p.size)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		n, err := io.Copy(out, io.LimitReader(in, p.size))
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", p.path, err)
+		}
+		if n != p.size {
+			return fmt.Errorf("copy %s: %d bytes, want %d", p.path, n, p.size)
+		}
+		return out.Sync()
+	}()
+	if err == nil {
+		err = checkPiece(tmp, p)
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", p.name, err)
+	}
+	return nil
+}
+
+// checkPiece reads a piece back and checks it against the index.
+func checkPiece(p string, want piece) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	if n != want.size || !hashIs(h, want.sha256) {
+		return fmt.Errorf("%s: read back, it does not match what was written (a failing stick?)", want.name)
+	}
+	return nil
+}
+
+func removeUnlisted(dir string, ix *Index) error {
+	keep := map[string]bool{}
+	for _, p := range ix.pieces() {
+		keep[p.name] = true
+	}
+	for top := range tops {
+		base := filepath.Join(dir, top)
+		err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			if !keep[filepath.ToSlash(rel)] {
+				return os.Remove(p)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("remove an earlier bundle's files: %w", err)
+		}
+	}
+	return nil
+}
+
+// Pieces lists the names a bundle's files have on the stick, parts included.
+func (ix *Index) Pieces() []string {
+	var out []string
+	for _, p := range ix.pieces() {
+		out = append(out, p.name)
+	}
+	return out
+}
