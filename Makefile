@@ -89,6 +89,11 @@ bench-agent:
 bench-server:
 	./bench/server/bench.sh
 
+## bench-bundle: USB bundles for the shared transfer dataset's v1→v2 update: stick sizes against v2 and the ideal, export and import times (~3 min)
+.PHONY: bench-bundle
+bench-bundle:
+	./bench/bundle/bench.sh
+
 ## bench-peers: Satchel beside Puppet and CFEngine on the shared school-server workload (installs them)
 bench-peers:
 	./bench/peers/bench.sh

@@ -8,6 +8,8 @@ command -v gcc >/dev/null 2>&1 || need="$need gcc libc6-dev" # go test -race nee
 command -v git >/dev/null 2>&1 || need="$need git"
 [ -x /bin/sh ] || need="$need dash"
 command -v python3 >/dev/null 2>&1 || need="$need python3" # a static mirror with no Satchel code (agent tests)
+command -v mkfs.vfat >/dev/null 2>&1 || need="$need dosfstools" # a FAT32 stick image (bundle_fat.txtar)
+command -v fusefat >/dev/null 2>&1 || need="$need fusefat"     # mounted without the kernel's vfat
 
 if [ -n "$need" ]; then
 	echo "deps: installing$need"

@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -37,6 +39,14 @@ func TestScripts(t *testing.T) {
 			// Keep every run's state (lock, backups, catalogs) in the test's own directory.
 			env.Setenv("SATCHEL_STATE_DIR", filepath.Join(env.WorkDir, ".state"))
 			return nil
+		},
+		// [exists:PATH]: a device or file the machine may lack (/dev/fuse).
+		Condition: func(cond string) (bool, error) {
+			if p, ok := strings.CutPrefix(cond, "exists:"); ok {
+				_, err := os.Stat(p)
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode": cmdExitCode,

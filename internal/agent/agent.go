@@ -78,6 +78,8 @@ type Agent struct {
 	// only, while a bundle is imported, is the one repository a cycle uses (its copy in
 	// the state directory); the server is not contacted.
 	only []string
+	// sticks are the bundles already seen where BundlePaths look (directory → stickKey).
+	sticks map[string]string
 }
 
 // Open prepares the state directory (mode 0700) and takes the agent's lock on it, so that
@@ -129,7 +131,7 @@ func Open(opts Options) (*Agent, error) {
 		fmt.Fprintf(opts.Log, "satchel agent: state directory %s had mode %04o, open to others: now 0700\n", state, perm)
 	}
 	a := &Agent{opts: opts, state: state, rootDir: rootDir, catalogs: catcache.Open(filepath.Join(state, catalogsDirName)),
-		http: release.NewHTTPClient()}
+		http: release.NewHTTPClient(), sticks: map[string]string{}}
 	if a.lock, err = lockAgent(state); err != nil {
 		return nil, err
 	}

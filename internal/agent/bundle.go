@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/satchelcm/satchel/internal/atomicfile"
 	"github.com/satchelcm/satchel/internal/bundle"
 	"github.com/satchelcm/satchel/internal/release"
 	"github.com/satchelcm/satchel/internal/store"
@@ -88,6 +87,9 @@ func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions
 			if err != nil {
 				return res, err
 			}
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("stopped while applying release %d: %w (the copy from the stick is kept: the next import of this stick goes on from it)", ix.Release, ctx.Err())
+			}
 		} else {
 			a.takeContent(ctx, ix)
 			a.logf("this bundle was made for %s, not for %s: its content was kept, nothing was applied", strings.Join(ix.Nodes, ", "), info.Name)
@@ -95,14 +97,18 @@ func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions
 	} else {
 		a.logf("release %d is applied already: nothing to copy", ix.Release)
 	}
-	if received := ix.Received[info.Name]; received != "" {
-		a.forgetDelivered(received)
-	}
+	a.forgetDelivered(ix.Received[info.Name])
 	if res.Returns, err = a.writeReturns(dir, ix, info.Name); err != nil {
 		return res, fmt.Errorf("write this node's reports onto the stick: %w", err)
 	}
 	if res.Report == nil || res.Report.Outcome != Interrupted {
 		_ = os.RemoveAll(filepath.Join(a.state, stagingDirName))
+	}
+	if st, err := ReadState(a.state); err == nil {
+		st.Bundle = ix.ID
+		if err := writeState(a.state, st); err != nil {
+			a.logf("warning: %v", err)
+		}
 	}
 	a.logf("reports written to the stick (%s): it is safe to remove the stick now", res.Returns)
 	return res, nil
@@ -184,15 +190,18 @@ func (a *Agent) takeContent(ctx context.Context, ix *bundle.Index) {
 	}
 }
 
-// forgetDelivered removes from the spool the reports the office has (the bundle says
-// the newest it holds: spool entries are named in time order).
-func (a *Agent) forgetDelivered(newest string) {
+// forgetDelivered removes from the spool the reports the office says it has. (By name, not
+// by time: a school's clock may have gone back to 1970 with its RTC battery.)
+func (a *Agent) forgetDelivered(received []string) {
+	if len(received) == 0 {
+		return
+	}
 	entries, err := a.spool.List()
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if e.Kind == "report" && e.Name <= newest {
+		if e.Kind == "report" && slices.Contains(received, e.Name) {
 			_ = a.spool.Remove(e.Name)
 		}
 	}
@@ -244,7 +253,7 @@ func (a *Agent) writeReturns(dir string, ix *bundle.Index, node string) (string,
 		rep := bundle.ReturnedReport{ID: e.Name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 		p := filepath.Join(reportsDir, e.Name)
 		if old, err := os.ReadFile(p); err != nil || !slices.Equal(old, data) {
-			if err := atomicfile.WriteBytes(p, 0o644, data); err != nil {
+			if err := bundle.WriteFile(p, data); err != nil {
 				return "", err
 			}
 		}
@@ -255,7 +264,7 @@ func (a *Agent) writeReturns(dir string, ix *bundle.Index, node string) (string,
 	if err != nil {
 		return "", err
 	}
-	if err := atomicfile.WriteBytes(filepath.Join(out, bundle.ReturnsFile), 0o644, signed); err != nil {
+	if err := bundle.WriteFile(filepath.Join(out, bundle.ReturnsFile), signed); err != nil {
 		return "", err
 	}
 	old, err := os.ReadDir(reportsDir)

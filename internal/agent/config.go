@@ -31,7 +31,12 @@ const (
 	DefaultSmallTransfer = 2 << 20
 	DefaultStateDir      = "/var/lib/satchel"
 	DefaultSpoolMax      = 64 << 20
+	DefaultBundlePoll    = 10 * time.Second
 )
+
+// DefaultBundlePaths are where the agent looks for USB sticks: where Debian's desktop
+// and udisks mount them, and /media/usb* of the usbmount package.
+var DefaultBundlePaths = []string{"/media/*", "/media/*/*", "/run/media/*/*"}
 
 // Config is the agent's configuration, as read from agent.hcl.
 type Config struct {
@@ -59,6 +64,11 @@ type Config struct {
 	StateDir string
 	// SpoolMax caps the size of the report spool, in bytes.
 	SpoolMax int64
+	// BundlePaths are glob patterns of directories where USB sticks are mounted: a
+	// directory among them holding a bundle (package bundle) is imported on its own,
+	// checked every BundlePoll. None: sticks are imported by satchel bundle import only.
+	BundlePaths []string
+	BundlePoll  time.Duration
 }
 
 // DefaultConfig returns the defaults: a cycle every 30 minutes with up to 5 minutes of
@@ -71,6 +81,8 @@ func DefaultConfig() Config {
 		SmallTransfer: DefaultSmallTransfer,
 		StateDir:      DefaultStateDir,
 		SpoolMax:      DefaultSpoolMax,
+		BundlePaths:   slices.Clone(DefaultBundlePaths),
+		BundlePoll:    DefaultBundlePoll,
 	}
 }
 
@@ -85,6 +97,8 @@ var configSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "small_transfer"},
 	{Name: "state_dir"},
 	{Name: "spool_max"},
+	{Name: "bundle_paths"},
+	{Name: "bundle_poll"},
 }}
 
 // LoadConfig reads the agent's configuration from path: the defaults, overridden by what
@@ -177,6 +191,39 @@ func (l *loader) load() {
 		l.check(rng, checkStateDir(l.c.StateDir))
 	}
 	l.size("spool_max", &l.c.SpoolMax, checkSpoolMax)
+	if a, ok := l.strings("bundle_paths"); ok {
+		l.c.BundlePaths = nil
+		for i, s := range a.values {
+			if l.check(a.ranges[i], checkBundlePath(s)) {
+				l.c.BundlePaths = append(l.c.BundlePaths, s)
+			}
+		}
+	}
+	if s, rng, ok := l.string("bundle_poll"); ok {
+		d, err := parseDuration("bundle_poll", s)
+		if l.check(rng, err) {
+			l.c.BundlePoll = d
+			l.check(rng, checkBundlePoll(d))
+		}
+	}
+}
+
+// checkBundlePath checks a pattern of bundle_paths: absolute, and a valid glob.
+func checkBundlePath(p string) error {
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("bundle_paths: %q is not an absolute path", p)
+	}
+	if _, err := filepath.Match(p, ""); err != nil {
+		return fmt.Errorf("bundle_paths: %q: %v", p, err)
+	}
+	return nil
+}
+
+func checkBundlePoll(d time.Duration) error {
+	if d < time.Second {
+		return fmt.Errorf("bundle_poll %v: want 1s or more", d)
+	}
+	return nil
 }
 
 // check records err, if any, as a diagnostic at rng; it reports whether err was nil.
@@ -339,6 +386,12 @@ func (c *Config) Validate() error {
 	}
 	add(checkStateDir(c.StateDir))
 	add(checkSpoolMax(c.SpoolMax))
+	for _, p := range c.BundlePaths {
+		add(checkBundlePath(p))
+	}
+	if len(c.BundlePaths) > 0 {
+		add(checkBundlePoll(c.BundlePoll))
+	}
 	return errors.Join(errs...)
 }
 

@@ -16,7 +16,7 @@ import (
 func (a *Agent) Run(ctx context.Context) error {
 	rnd := rand.Float64
 	first := time.Duration(rnd() * float64(a.opts.Splay))
-	if err := a.wait(ctx, first); err != nil {
+	if err := a.waitWatching(ctx, first); err != nil {
 		return nil
 	}
 	for {
@@ -47,7 +47,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.logf("next cycle at %s", st.NextRun.Local().Format("2006-01-02 15:04:05"))
 		// Waiting is most of an agent's life: give the cycle's garbage back to the system.
 		debug.FreeOSMemory()
-		if err := a.wait(ctx, delay); err != nil {
+		if err := a.waitWatching(ctx, delay); err != nil {
 			return nil
 		}
 	}

@@ -25,6 +25,9 @@ const ReturnsDir = "returns"
 // 4 GiB). A variable so that tests can split small files.
 var PartSize int64 = 1 << 30
 
+// ReceivedListed is how many of a node's newest reports an index lists as received.
+const ReceivedListed = 200
+
 // MaxIndexBytes bounds a signed index (a bundle for a whole route of schools lists a few
 // thousand files).
 const MaxIndexBytes = 64 << 20
@@ -44,9 +47,9 @@ type Index struct {
 	// Roots are the trees the release's nodes need (its config and content trees): a node
 	// the bundle was not made for takes what it can of them.
 	Roots []string `json:"roots,omitempty"`
-	// Received is, by node, the newest report the office holds of it (a spool entry name):
-	// the node may forget that report and the older ones.
-	Received map[string]string `json:"received,omitempty"`
+	// Received is, by node, the reports the office holds of it (spool entry names, the
+	// newest ReceivedListed): the node need not keep them any longer.
+	Received map[string][]string `json:"received,omitempty"`
 	// Files are the bundle's files but the index and returns/.
 	Files []File `json:"files"`
 }

@@ -98,7 +98,9 @@ type stageState struct {
 // stageStateFile is the staging directory's state; its name is not a repository's.
 const stageStateFile = ".staged.json"
 
-// Stage copies the files of ix from the bundle in dir into stageDir, checking each against
+// Stage copies the files of ix from the bundle in dir into stageDir (first refusing a
+// bundle that holds a symbolic link or a name beginning with ".." anywhere in its
+// repository directories), checking each against
 // the index as it is copied and joining split files, so that stageDir becomes a verified
 // partial repository the node can read as any repository directory. A staging of the same
 // bundle that was cut (the stick pulled out, the node stopped) is resumed: what it had
@@ -110,6 +112,9 @@ func Stage(ctx context.Context, dir string, ix *Index, stageDir string, opts Sta
 		return fmt.Errorf("bundle %s: %w", dir, err)
 	}
 	defer root.Close()
+	if err := scan(root); err != nil {
+		return fmt.Errorf("bundle %s: %w", dir, err)
+	}
 	st, err := startStage(stageDir, ix.ID)
 	if err != nil {
 		return err

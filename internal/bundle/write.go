@@ -9,8 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/satchelcm/satchel/internal/atomicfile"
 )
 
 // Source reads the files a bundle is made of (the office's repository): length bytes of
@@ -99,7 +97,7 @@ func Write(ctx context.Context, dir string, ix *Index, signedIndex []byte, src S
 		done += p.size
 		report()
 	}
-	if err := atomicfile.WriteBytes(filepath.Join(dir, IndexFile), 0o644, signedIndex); err != nil {
+	if err := WriteFile(filepath.Join(dir, IndexFile), signedIndex); err != nil {
 		return fmt.Errorf("write the index: %w", err)
 	}
 	return removeUnlisted(dir, ix)
@@ -195,4 +193,34 @@ func (ix *Index) Pieces() []string {
 		out = append(out, p.name)
 	}
 	return out
+}
+
+// WriteFile writes data to path on a stick whole or not at all: a temporary file beside
+// it, flushed, then renamed over it. Unlike package atomicfile it sets no permissions, and
+// a directory that cannot be flushed is not an error: FAT has neither.
+func WriteFile(path string, data []byte) error {
+	tmp := path + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync() // FAT through FUSE may not flush directories: the rename stands
+		d.Close()
+	}
+	return nil
 }

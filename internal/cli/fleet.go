@@ -177,6 +177,9 @@ reports, so that its name can enroll again with a new key (a replaced machine).`
 			fmt.Fprintf(tw, "machine ID:\t%s\n", n.MachineID)
 			fmt.Fprintf(tw, "enrolled:\t%s (%s)\n", n.Enrolled.Local().Format(time.DateTime), ago(n.Enrolled, now))
 			fmt.Fprintf(tw, "last seen:\t%s (%s)\n", n.LastSeen.Local().Format(time.DateTime), ago(n.LastSeen, now))
+			if !n.LastReturns.IsZero() {
+				fmt.Fprintf(tw, "last stick:\t%s (%s): its returns collected\n", n.LastReturns.Local().Format(time.DateTime), ago(n.LastReturns, now))
+			}
 			fmt.Fprintf(tw, "token:\t%s\n", n.TokenLabel)
 			fmt.Fprintf(tw, "certificate:\t%s\n", n.CertSerial)
 			_ = tw.Flush()

@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/satchelcm/satchel/internal/bundle"
 	"github.com/satchelcm/satchel/internal/pki"
 	"github.com/satchelcm/satchel/internal/server"
 )
@@ -57,6 +59,14 @@ and stops cleanly on SIGINT or SIGTERM.`,
 			}
 			if keepReports < 0 {
 				return &usageError{fmt.Errorf("--keep-reports %d: want a number of reports, or 0 to keep all", keepReports)}
+			}
+			if v := os.Getenv("SATCHEL_BUNDLE_PART_SIZE"); v != "" {
+				// For tests: split a bundle's files at a size they can afford.
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 1<<10 {
+					return &usageError{fmt.Errorf("SATCHEL_BUNDLE_PART_SIZE %q: want a number of bytes, 1024 or more", v)}
+				}
+				bundle.PartSize = n
 			}
 			cfg := server.Config{DataDir: dataDir, ReportsKept: keepReports, ReportMaxAge: maxAge}
 			if keepReports == 0 {

@@ -30,19 +30,24 @@ type holdings struct {
 	Trees  map[string]string `json:"trees"`
 }
 
-// holdingsOf reads what node holds from its newest report; none if it never reported.
-func (s *Server) holdingsOf(r *http.Request, node string) (holdings, string, error) {
-	reports, err := s.store.ListReports(r.Context(), node, 1)
+// holdingsOf reads what node holds from its newest report (none if it never reported),
+// and the IDs of its newest reports (bundle.ReceivedListed of them).
+func (s *Server) holdingsOf(r *http.Request, node string) (holdings, []string, error) {
+	reports, err := s.store.ListReports(r.Context(), node, bundle.ReceivedListed)
 	if err != nil || len(reports) == 0 {
-		return holdings{}, "", err
+		return holdings{}, nil, err
+	}
+	ids := make([]string, len(reports))
+	for i, rep := range reports {
+		ids[i] = rep.ID
 	}
 	var body struct {
 		Holds *holdings `json:"holds"`
 	}
 	if json.Unmarshal(reports[0].Body, &body) != nil || body.Holds == nil {
-		return holdings{}, reports[0].ID, nil // an older agent's, or unreadable: as if it held nothing
+		return holdings{}, ids, nil // an older agent's, or unreadable: as if it held nothing
 	}
-	return *body.Holds, reports[0].ID, nil
+	return *body.Holds, ids, nil
 }
 
 // postBundle plans a USB bundle of the latest release for the nodes asked for: for each
@@ -89,24 +94,25 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ix := &bundle.Index{Format: bundle.Format, ID: bundleID(s.cfg.Now()), Created: s.cfg.Now().UTC().Truncate(1e9),
-		Release: m.Version, Received: map[string]string{}}
+		Release: m.Version, Received: map[string][]string{}}
 	plan := api.BundlePlan{}
 	deltas := map[[2]store.ID]bool{}
+	usable := map[store.ID]bool{} // usableBase's answers: a large tree is walked once
 	roots := map[string]bool{}
 	var files []string
 	for _, ev := range evaluated {
 		if ev.Error != "" {
 			return errorf(http.StatusConflict, api.CodeReleaseFails, "release %d does not evaluate for %s: %s", m.Version, ev.Node, ev.Error)
 		}
-		held := holdings{}
-		if !req.Full {
-			var newest string
-			if held, newest, err = s.holdingsOf(r, ev.Node); err != nil {
-				return err
-			}
-			if newest != "" {
-				ix.Received[ev.Node] = newest
-			}
+		held, received, err := s.holdingsOf(r, ev.Node)
+		if err != nil {
+			return err
+		}
+		if len(received) > 0 {
+			ix.Received[ev.Node] = received
+		}
+		if req.Full {
+			held = holdings{}
 		}
 		trees, err := resource.TreeRoots(ev.Catalog)
 		if err != nil {
@@ -126,8 +132,15 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 				bt.Held = true
 			} else {
 				fromID, err := store.ParseID(from)
-				if err != nil || !usableBase(ctx, repo, fromID) {
-					fromID = store.ID{}
+				if err == nil {
+					ok, known := usable[fromID]
+					if !known {
+						ok = usableBase(ctx, repo, fromID)
+						usable[fromID] = ok
+					}
+					if !ok {
+						fromID = store.ID{}
+					}
 				}
 				if !fromID.IsZero() {
 					bt.From = fromID.String()
