@@ -83,8 +83,9 @@ inventory {
 }
 node "*" {
   tree "library" {
-    path = "/srv/library"
-    root = "$lib"
+    path  = "/srv/library"
+    root  = "$lib"
+    purge = true # an exact mirror: v1's deleted and renamed files go
   }
 }
 HCL

@@ -77,6 +77,7 @@ func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions
 		return nil, err
 	}
 	applied := st.Good != nil && st.Good.Version >= ix.Release
+	var unused error // the stick's release could not be used (its reports are written anyway)
 	if !applied {
 		if err := a.stage(ctx, dir, ix, opts); err != nil {
 			return res, err
@@ -90,6 +91,7 @@ func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions
 			if ctx.Err() != nil {
 				return res, fmt.Errorf("stopped while applying release %d: %w (the copy from the stick is kept: the next import of this stick goes on from it)", ix.Release, ctx.Err())
 			}
+			unused = unusedRelease(rep, ix.Release)
 		} else {
 			a.takeContent(ctx, ix)
 			a.logf("this bundle was made for %s, not for %s: its content was kept, nothing was applied", strings.Join(ix.Nodes, ", "), info.Name)
@@ -111,7 +113,24 @@ func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions
 		}
 	}
 	a.logf("reports written to the stick (%s): it is safe to remove the stick now", res.Returns)
-	return res, nil
+	return res, unused
+}
+
+// unusedRelease says why a cycle run from a stick did not apply or try its release, if it
+// did not: its metadata could not be used (expired, a clock far off), or the release had
+// failed before and is not tried again.
+func unusedRelease(rep *CycleReport, release uint64) error {
+	if rep == nil || rep.Release >= release || rep.Attempted >= release {
+		return nil
+	}
+	why := rep.Error
+	if len(rep.RefreshErrors) > 0 {
+		why = rep.RefreshErrors[0]
+	}
+	if why == "" {
+		why = "it failed at this node before, and is not tried again"
+	}
+	return fmt.Errorf("release %d on the stick was not applied: %s", release, why)
 }
 
 // plainBundleError words a refused bundle for the technician at the site.
