@@ -110,18 +110,25 @@ func (ix *Index) Check() error {
 		if err := f.check(); err != nil {
 			return fmt.Errorf("bundle index: %w", err)
 		}
-		key := strings.ToLower(f.Path) // FAT does not tell case apart
-		if seen[key] {
-			return fmt.Errorf("bundle index: %s listed twice", f.Path)
+		// FAT does not tell case apart, and a split file's parts are names on the stick.
+		names := []string{f.Path}
+		for i := range f.Parts {
+			names = append(names, PartPath(f.Path, i))
 		}
-		seen[key] = true
+		for _, name := range names {
+			key := strings.ToLower(name)
+			if seen[key] {
+				return fmt.Errorf("bundle index: %s listed twice", name)
+			}
+			seen[key] = true
+		}
 	}
 	return nil
 }
 
 func (f File) check() error {
-	top, _, _ := strings.Cut(f.Path, "/")
-	if !fs.ValidPath(f.Path) || f.Path == "." || !tops[top] || strings.Contains(f.Path, "\\") {
+	top, _, inside := strings.Cut(f.Path, "/")
+	if !fs.ValidPath(f.Path) || !inside || !tops[top] || strings.Contains(f.Path, "\\") {
 		return fmt.Errorf("file %q: not a path inside metadata/, targets/, store/ or secrets/", f.Path)
 	}
 	for _, elem := range strings.Split(f.Path, "/") {
@@ -137,7 +144,7 @@ func (f File) check() error {
 	}
 	var sum int64
 	for i, p := range f.Parts {
-		if p.Size <= 0 || !isHash(p.SHA256) || (i < len(f.Parts)-1 && p.Size != f.Parts[0].Size) {
+		if p.Size <= 0 || !isHash(p.SHA256) || p.Size > f.Parts[0].Size || (i < len(f.Parts)-1 && p.Size != f.Parts[0].Size) {
 			return fmt.Errorf("file %s: part %d: size %d, SHA-256 %q", f.Path, i, p.Size, p.SHA256)
 		}
 		sum += p.Size

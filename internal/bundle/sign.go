@@ -47,7 +47,7 @@ func sign(doc any, key crypto.Signer) (env envelope, err error) {
 func verify(pub crypto.PublicKey, data, sig []byte) error {
 	k, ok := pub.(*ecdsa.PublicKey)
 	if !ok {
-		return fmt.Errorf("a %T key: want ECDSA", pub)
+		return fmt.Errorf("a %T key: want ECDSA: %w", pub, ErrDamaged)
 	}
 	digest := sha256.Sum256(data)
 	if !ecdsa.VerifyASN1(k, digest[:], sig) {

@@ -107,6 +107,9 @@ const stageStateFile = ".staged.json"
 // verified is kept. A staging directory holding another bundle's files is emptied first.
 // An error wraps ErrDamaged when the stick is at fault.
 func Stage(ctx context.Context, dir string, ix *Index, stageDir string, opts StageOptions) error {
+	if err := ix.Check(); err != nil {
+		return err
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("bundle %s: %w", dir, err)
@@ -199,7 +202,7 @@ func stageFile(ctx context.Context, root *os.Root, f File, stageDir string, done
 		return err
 	}
 	if len(f.Parts) == 0 {
-		tmp := dst + ".tmp"
+		tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp") // hidden: never a listed name
 		out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return err
@@ -241,7 +244,14 @@ func stageFile(ctx context.Context, root *os.Root, f File, stageDir string, done
 	}
 	// The whole file, hashed once more from what was written: the parts' hashes do not
 	// prove their order.
-	return checkWhole(dst, f)
+	if err := checkWhole(dst, f); err != nil {
+		// What was joined is not the file: the next Stage copies it again from its first part.
+		if serr := saved(0, 0); serr != nil {
+			return errors.Join(err, serr)
+		}
+		return err
+	}
+	return nil
 }
 
 // copyPiece copies name (size bytes, SHA-256 sum) from the stick to out, and flushes it.

@@ -68,6 +68,9 @@ func (ix *Index) Missing(dir string) int64 {
 // files of the repository's directories that the index does not list (an earlier
 // bundle's) are removed; returns/ is left alone.
 func Write(ctx context.Context, dir string, ix *Index, signedIndex []byte, src Source, opts WriteOptions) error {
+	if err := ix.Check(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bundle directory: %w", err)
 	}
@@ -107,7 +110,7 @@ func writePiece(ctx context.Context, dst string, p piece, src Source) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp := dst + ".partial"
+	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".partial") // hidden: never a listed name
 	out, err := os.Create(tmp)
 	if err != nil {
 		return err
@@ -199,7 +202,7 @@ func (ix *Index) Pieces() []string {
 // it, flushed, then renamed over it. Unlike package atomicfile it sets no permissions, and
 // a directory that cannot be flushed is not an error: FAT has neither.
 func WriteFile(path string, data []byte) error {
-	tmp := path + ".partial"
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
