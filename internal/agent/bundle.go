@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/satchelcm/satchel/internal/bundle"
+	"github.com/satchelcm/satchel/internal/pki"
 	"github.com/satchelcm/satchel/internal/release"
 	"github.com/satchelcm/satchel/internal/store"
 )
@@ -63,7 +64,11 @@ func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions
 		return nil, plainBundleError(err)
 	}
 	res := &ImportResult{Bundle: ix.ID, Release: ix.Release, ForNode: ix.For(info.Name)}
-	a.logf("stick %s: bundle %s from %s, release %d, made for %s (%s)", dir, ix.ID, signer.Subject.CommonName, ix.Release,
+	from := "the office (" + signer.Subject.CommonName + ")"
+	if name, err := pki.NodeName(signer); err == nil {
+		from = "node " + name + ", relayed"
+	}
+	a.logf("stick %s: bundle %s from %s, release %d, made for %s (%s)", dir, ix.ID, from, ix.Release,
 		strings.Join(ix.Nodes, ", "), formatSize(ix.Size()))
 	highest, err := release.Highest(filepath.Join(a.state, trustDirName))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/satchelcm/satchel/internal/api"
 	"github.com/satchelcm/satchel/internal/bundle"
 	"github.com/satchelcm/satchel/internal/client"
+	"github.com/satchelcm/satchel/internal/pki"
 	"github.com/satchelcm/satchel/internal/registry"
 	"github.com/satchelcm/satchel/internal/release"
 	"github.com/satchelcm/satchel/internal/server"
@@ -736,5 +737,47 @@ func TestAgentImportsStickOnItsOwn(t *testing.T) {
 	must(t, err)
 	if ret.Seq != 1 {
 		t.Errorf("returns numbered %d: the stick was imported %d times", ret.Seq, ret.Seq)
+	}
+}
+
+// A school that got its release (here by stick) relays it on a stick of its own to a
+// neighbour with no link, which checks and applies it as one from the office; the
+// neighbour's returns on that stick are collected at the office.
+func TestBundleRelay(t *testing.T) {
+	r := newRoute(t, "school-1", "school-2")
+	r.writeLib(map[string]string{"a.bin": string(randomBytes(5, 150<<10)), "b.txt": "b\n"})
+	r.publish("1")
+	stick, _, _ := r.export(api.BundleRequest{Nodes: []string{"school-1"}})
+	if _, err := r.importAt("school-1", stick, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	relayed := filepath.Join(t.TempDir(), "relay")
+	ix, err := Relay(context.Background(), r.schools["school-1"].StateDir, relayed, RelayOptions{Nodes: []string{"school-2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Release != 1 || !ix.For("school-2") || len(ix.Roots) != 2 {
+		t.Errorf("relayed index: release %d, nodes %v, roots %v", ix.Release, ix.Nodes, ix.Roots)
+	}
+	// The deltas built for the stick are not left in the relay's store.
+	if left, _ := filepath.Glob(filepath.Join(r.schools["school-1"].StateDir, storeDirName, "deltas", "*")); len(left) > 0 {
+		t.Errorf("the relay's store keeps %v", left)
+	}
+	res, err := r.importAt("school-2", relayed, ImportOptions{})
+	if err != nil || res.Report == nil || res.Report.Outcome != Applied {
+		t.Fatalf("school-2 imports the relayed stick: %v %+v", err, res)
+	}
+	if got := r.read("school-2", "srv/library/b.txt"); got != "b\n" {
+		t.Errorf("school-2's library b.txt %q", got)
+	}
+	receipts, errs := r.collect(relayed)
+	if len(errs) > 0 || receipts["school-2"].Stored != 1 {
+		t.Errorf("collecting the relayed stick: %+v %v", receipts, errs)
+	}
+	// The stick is signed with the relay's own certificate, from the fleet's CA.
+	_, signer, err := bundle.ReadIndex(relayed, r.office.srv.CAFingerprint())
+	must(t, err)
+	if name, err := pki.NodeName(signer); err != nil || name != "school-1" {
+		t.Errorf("relayed stick signed by %v (%v), want school-1's certificate", name, err)
 	}
 }

@@ -138,8 +138,11 @@ type EnrollResponse struct {
 	// Fingerprint is the short fingerprint of the node's key, which the operator compares
 	// with the one the node prints before approving it.
 	Fingerprint string `json:"fingerprint"`
-	// Certificate is the node's certificate (DER), once it is approved.
+	// Certificate is the node's certificate (DER), once it is approved; CA is the
+	// certificate of the CA that issued it (DER): a node signs what it relays to its
+	// neighbours with both (package bundle).
 	Certificate []byte `json:"certificate,omitempty"`
+	CA          []byte `json:"ca,omitempty"`
 	// Trust is the release repository's root.json, for a node that has no trust yet.
 	Trust json.RawMessage `json:"trust,omitempty"`
 }

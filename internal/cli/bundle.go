@@ -37,7 +37,7 @@ Everything on the stick is checked at the school as a network release is (signat
 older release, every byte by hash), and the stick itself is signed by the server: a stick
 edited on the way, or made for another fleet, is refused with nothing applied.`,
 	}
-	cmd.AddCommand(newBundleExport(s), newBundleImport(s), newBundleCollect(s))
+	cmd.AddCommand(newBundleExport(s), newBundleImport(s), newBundleCollect(s), newBundleRelay(s))
 	return cmd
 }
 
@@ -294,4 +294,52 @@ func readLimited(root *os.Root, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %d bytes, more than %d", name, info.Size(), limit)
 	}
 	return fs.ReadFile(root.FS(), name)
+}
+
+func newBundleRelay(s *streams) *cobra.Command {
+	f := &agentFlags{}
+	var to string
+	var nodes []string
+	cmd := &cobra.Command{
+		Use:   "relay --to DIR --nodes NAME,...",
+		Short: "On a connected node, write the release it runs onto a stick for neighbours with no link",
+		Long: `Write into DIR (a mounted USB stick) a bundle of the release this node runs, from its own
+state, for neighbouring nodes of the same fleet that never reach the server: the same format
+and the same checks at the neighbour as a stick from the office (the release's signatures,
+every byte's hash, and the stick signed with this node's certificate from the fleet's CA).
+
+A relay carries the release's config and the content this node mirrors, in full (it does
+not know what its neighbours hold), and no secrets: a neighbour whose configuration reads
+secrets needs a stick from the office. The neighbours' reports written onto the stick are
+collected at the office (satchel bundle collect).`,
+		Args: wantArgs(0, "flags only"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if to == "" || len(nodes) == 0 {
+				return &usageError{errors.New("--to DIR and --nodes NAME,... are required")}
+			}
+			cfg, err := f.settings(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			p := newLineProgress(s.stderr)
+			ix, err := agent.Relay(ctx, cfg.StateDir, to, agent.RelayOptions{Nodes: nodes, Progress: func(done, total int64) {
+				p.set(fmt.Sprintf("writing the bundle: %s of %s", humanBytes(done), humanBytes(total)))
+			}})
+			p.done()
+			if err != nil {
+				return fail("%v", err)
+			}
+			fmt.Fprintf(s.stdout, "bundle %s: release %d for %s, %s, written to %s\n", ix.ID, ix.Release, strings.Join(ix.Nodes, ", "), humanBytes(ix.Size()), to)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&to, "to", "", "the `directory` to write the bundle into (a mounted USB stick)")
+	fl.StringSliceVar(&nodes, "nodes", nil, "the neighbours to carry the release to, by `name`")
+	fl.StringVar(&f.state, "state", "", "this node's agent state `DIR` (default "+DefaultStateDir+" as root)")
+	fl.StringVar(&f.root, "root", "", "the tree this node's agent converges, if not / (finds its state as satchel agent does)")
+	fl.StringVar(&f.config, "config", "", "read settings from this agent.hcl `file` (default "+agent.DefaultConfigPath+" if it exists)")
+	return cmd
 }

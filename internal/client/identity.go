@@ -28,6 +28,7 @@ const (
 	certFile   = "tls.crt"
 	ageFile    = "age.key"
 	serverFile = "server.json"
+	caFile     = "ca.crt" // the CA's certificate, as the server sent it (a node relays with it)
 )
 
 // ErrNoIdentity is returned by LoadIdentity for a directory with no keys.
@@ -198,12 +199,22 @@ func (id *Identity) saveServer(info ServerInfo) error {
 }
 
 // saveCertificate checks that der is a certificate for the node's key and keeps it, on
-// disk and for the connections made from now on.
-func (id *Identity) saveCertificate(der []byte) error {
+// disk and for the connections made from now on; and keeps ca, the certificate of the CA
+// that issued it, if the server sent it and it is the CA the node pinned.
+func (id *Identity) saveCertificate(der, ca []byte) error {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	cert, err := tlsCertificate(certPEM, id.key)
 	if err != nil {
 		return fmt.Errorf("the server's certificate for this node: %w", err)
+	}
+	if len(ca) > 0 {
+		if got, want := pki.Fingerprint(ca), id.Server().CAFingerprint; got != want {
+			return fmt.Errorf("the server sent the certificate of CA %s, and this node pinned %s: refused", pki.Shorten(got), pki.Shorten(want))
+		}
+		caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca})
+		if err := atomicfile.WriteBytes(filepath.Join(id.dir, caFile), 0o644, caPEM); err != nil {
+			return fmt.Errorf("node identity: %w", err)
+		}
 	}
 	if err := atomicfile.WriteBytes(filepath.Join(id.dir, certFile), 0o644, certPEM); err != nil {
 		return fmt.Errorf("node identity: %w", err)
@@ -212,6 +223,27 @@ func (id *Identity) saveCertificate(der []byte) error {
 	id.cert = cert
 	id.mu.Unlock()
 	return nil
+}
+
+// Chain returns the node's certificate and its CA's (DER), to sign what the node relays
+// with. A node enrolled by an older server has no CA certificate until it renews its own.
+func (id *Identity) Chain() ([][]byte, error) {
+	c := id.Certificate()
+	if c == nil {
+		return nil, errors.New("this node has no certificate yet: it is not enrolled")
+	}
+	data, err := os.ReadFile(filepath.Join(id.dir, caFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errors.New("this node does not have its CA's certificate yet (enrolled by an older satchel server): it gets it when it next renews its own")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node identity: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || pki.Fingerprint(block.Bytes) != id.Server().CAFingerprint {
+		return nil, fmt.Errorf("node identity: %s is not the pinned CA's certificate", filepath.Join(id.dir, caFile))
+	}
+	return [][]byte{c.Raw, block.Bytes}, nil
 }
 
 // NeedsRenewal reports whether the certificate has less than a third of its validity

@@ -73,7 +73,7 @@ func (id *Identity) Enroll(ctx context.Context, req EnrollRequest) (EnrollResult
 	if len(resp.Certificate) == 0 {
 		return EnrollResult{}, fmt.Errorf("enroll %s: approved, but the server sent no certificate", req.Name)
 	}
-	if err := id.saveCertificate(resp.Certificate); err != nil {
+	if err := id.saveCertificate(resp.Certificate, resp.CA); err != nil {
 		return EnrollResult{}, err
 	}
 	return res, nil
@@ -145,5 +145,5 @@ func (n *Node) Renew(ctx context.Context) error {
 	if len(resp.Certificate) == 0 {
 		return errors.New("renew the node's certificate: the server sent none")
 	}
-	return n.id.saveCertificate(resp.Certificate)
+	return n.id.saveCertificate(resp.Certificate, resp.CA)
 }

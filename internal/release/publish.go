@@ -162,6 +162,9 @@ func configDelta(ctx context.Context, repo string, s *store.Store, latest uint64
 func TargetPath(v uint64) string { return fmt.Sprintf("%s/%d.json", releasesDir, v) }
 
 // releaseVersion parses a target path made by TargetPath, and nothing else.
+// TargetVersion parses a release's target path (TargetPath): the release version.
+func TargetVersion(p string) (uint64, bool) { return releaseVersion(p) }
+
 func releaseVersion(p string) (uint64, bool) {
 	rest, ok := strings.CutPrefix(p, releasesDir+"/")
 	if !ok {

@@ -68,6 +68,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
 	if resp.Certificate, err = s.issue(r, csr, req.Name); err != nil {
 		return err
 	}
+	resp.CA = s.ca.Certificate().Raw
 	if resp.Trust, err = os.ReadFile(filepath.Join(s.RepoDir(), release.MetadataDir, "root.json")); err != nil {
 		return fmt.Errorf("read the repository's root: %w", err)
 	}

@@ -216,6 +216,6 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.EnrollResponse{Name: n.Name, State: string(registry.Approved), Fingerprint: pki.Shorten(n.KeyFingerprint), Certificate: der})
+	writeJSON(w, http.StatusOK, api.EnrollResponse{Name: n.Name, State: string(registry.Approved), Fingerprint: pki.Shorten(n.KeyFingerprint), Certificate: der, CA: s.ca.Certificate().Raw})
 	return nil
 }
