@@ -293,6 +293,10 @@ type PreviewChange struct {
 type BundleRequest struct {
 	Nodes []string `json:"nodes,omitempty"` // approved nodes by name
 	All   bool     `json:"all,omitempty"`   // every approved node
+	// Column and Value: the approved nodes whose row of the release's inventory has Value
+	// in Column (a site's schools: "Department" = "La Rioja").
+	Column string `json:"column,omitempty"`
+	Value  string `json:"value,omitempty"`
 	// Full: everything the release's trees need, as for nodes never seen, instead of
 	// what the nodes lack according to their last reports.
 	Full bool `json:"full,omitempty"`
@@ -303,6 +307,9 @@ type BundleRequest struct {
 type BundlePlan struct {
 	Index []byte       `json:"index"`
 	Nodes []BundleNode `json:"nodes"`
+	// Skipped are the nodes an inventory selection named that are not approved (not
+	// enrolled, pending or revoked): not on the stick.
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // BundleNode is what a bundle carries for one node.

@@ -43,14 +43,15 @@ edited on the way, or made for another fleet, is refused with nothing applied.`,
 
 func newBundleExport(s *streams) *cobra.Command {
 	f := &adminFlags{}
-	var to string
+	var to, where string
 	var nodes []string
 	var all, full bool
 	cmd := &cobra.Command{
-		Use:   "export --to DIR (--nodes NAME,... | --all) [--full]",
+		Use:   "export --to DIR (--nodes NAME,... | --where COLUMN=VALUE | --all) [--full]",
 		Short: "Write the latest release onto a stick for the nodes named",
 		Long: `Write a bundle of the server's latest release into DIR (a mounted USB stick) for the nodes
-named: the signed metadata and manifest, their encrypted secrets, and for each node static
+named (or whose row of the release's inventory has VALUE in COLUMN: --where
+Department="La Rioja"): the signed metadata and manifest, their encrypted secrets, and for each node static
 deltas from the trees it holds (as its last report says) to the release's, so that only
 what it lacks travels; from nothing for a node never heard from, or for all with --full.
 
@@ -63,15 +64,26 @@ is written last, so a stick whose export did not finish is refused at the school
 			if to == "" {
 				return &usageError{errors.New("--to DIR: where to write the bundle (a mounted USB stick)")}
 			}
-			if all == (len(nodes) > 0) {
-				return &usageError{errors.New("name the nodes with --nodes, or give --all")}
+			req := api.BundleRequest{Nodes: nodes, All: all, Full: full}
+			if where != "" {
+				col, val, ok := strings.Cut(where, "=")
+				if !ok || strings.TrimSpace(col) == "" {
+					return &usageError{fmt.Errorf("--where %q: want COLUMN=VALUE, a column of the inventory", where)}
+				}
+				req.Column, req.Value = strings.TrimSpace(col), strings.TrimSpace(val)
+			}
+			if n := btoi(all) + btoi(len(nodes) > 0) + btoi(where != ""); n != 1 {
+				return &usageError{errors.New("name the nodes with --nodes, select them with --where COLUMN=VALUE, or give --all: one of the three")}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			fmt.Fprintf(s.stderr, "planning the bundle (the server builds the deltas it lacks)...\n")
-			plan, err := a.Bundle(ctx, api.BundleRequest{Nodes: nodes, All: all, Full: full})
+			plan, err := a.Bundle(ctx, req)
 			if err != nil {
 				return err
+			}
+			if len(plan.Skipped) > 0 {
+				fmt.Fprintf(s.stdout, "not on this stick (not enrolled, or not approved): %s\n", strings.Join(plan.Skipped, ", "))
 			}
 			ix, _, err := bundle.OpenIndex(plan.Index, a.CAFingerprint())
 			if err != nil {
@@ -105,6 +117,7 @@ is written last, so a stick whose export did not finish is refused at the school
 	cmd.Flags().StringVar(&to, "to", "", "the `directory` to write the bundle into (a mounted USB stick)")
 	cmd.Flags().StringSliceVar(&nodes, "nodes", nil, "the nodes to carry the release to, by `name` (comma-separated or repeated)")
 	cmd.Flags().BoolVar(&all, "all", false, "every approved node")
+	cmd.Flags().StringVar(&where, "where", "", "the approved nodes whose inventory row has VALUE in COLUMN (`COLUMN=VALUE`, e.g. Department=\"La Rioja\")")
 	cmd.Flags().BoolVar(&full, "full", false, "everything the release's trees need, whatever the nodes hold")
 	return cmd
 }
@@ -342,4 +355,11 @@ collected at the office (satchel bundle collect).`,
 	fl.StringVar(&f.root, "root", "", "the tree this node's agent converges, if not / (finds its state as satchel agent does)")
 	fl.StringVar(&f.config, "config", "", "read settings from this agent.hcl `file` (default "+agent.DefaultConfigPath+" if it exists)")
 	return cmd
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -251,4 +252,25 @@ func (c *Config) maskSensitiveColumns() {
 		}
 	}
 	c.files.snippets[inv.file] = out
+}
+
+// InventoryNodes returns the nodes whose inventory row has value in column (a header as
+// the spreadsheet writes it, "Department", or as a variable, "department"), in the
+// inventory's order; an error if the config has no inventory or no such column.
+func (c *Config) InventoryNodes(column, value string) ([]string, error) {
+	inv := c.inventory
+	if inv == nil {
+		return nil, errors.New("the config has no inventory")
+	}
+	name := columnName(column)
+	if !slices.Contains(inv.columns, name) {
+		return nil, fmt.Errorf("the inventory has no column %q (its columns: %s)", column, strings.Join(inv.columns, ", "))
+	}
+	var nodes []string
+	for _, node := range inv.order {
+		if strings.EqualFold(inv.rows[node].values[name], strings.TrimSpace(value)) {
+			nodes = append(nodes, node)
+		}
+	}
+	return nodes, nil
 }

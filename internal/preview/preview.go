@@ -315,3 +315,13 @@ func Evaluate(ctx context.Context, dir string, nodes []Node) ([]Evaluated, error
 	}
 	return out, nil
 }
+
+// InventoryNodes loads the config in dir and returns the nodes whose inventory row has
+// value in column (lang.Config.InventoryNodes).
+func InventoryNodes(dir, column, value string) ([]string, error) {
+	cfg, diags := load(dir)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("the config: %s", describe(diags, dir))
+	}
+	return cfg.InventoryNodes(column, value)
+}

@@ -68,10 +68,6 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 	if m == nil {
 		return errorf(http.StatusConflict, api.CodeBadRequest, "no release has been published yet: publish one first (satchel release DIR --server)")
 	}
-	nodes, err := s.bundleNodes(r, req)
-	if err != nil {
-		return err
-	}
 	work, cleanup, err := s.workDir("bundle-")
 	if err != nil {
 		return err
@@ -79,6 +75,10 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 	defer cleanup()
 	configDir := filepath.Join(work, "config")
 	if err := release.CheckoutConfig(ctx, s.RepoDir(), m, configDir); err != nil {
+		return err
+	}
+	nodes, skipped, err := s.bundleNodes(r, req, configDir)
+	if err != nil {
 		return err
 	}
 	pnodes := make([]preview.Node, len(nodes))
@@ -95,7 +95,7 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 	}
 	ix := &bundle.Index{Format: bundle.Format, ID: bundleID(s.cfg.Now()), Created: s.cfg.Now().UTC().Truncate(1e9),
 		Release: m.Version, Received: map[string][]string{}}
-	plan := api.BundlePlan{}
+	plan := api.BundlePlan{Skipped: skipped}
 	deltas := map[[2]store.ID]bool{}
 	usable := map[store.ID]bool{} // usableBase's answers: a large tree is walked once
 	roots := map[string]bool{}
@@ -219,39 +219,58 @@ func usableBase(ctx context.Context, repo *store.Store, id store.ID) bool {
 	return err == nil && len(objs)+len(chunks) == 0
 }
 
-// bundleNodes are the approved nodes a bundle request names.
-func (s *Server) bundleNodes(r *http.Request, req api.BundleRequest) ([]registry.Node, error) {
-	if req.All == (len(req.Nodes) > 0) {
-		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "name the nodes, or ask for all of them (not both)")
+// bundleNodes are the approved nodes a bundle request names: by name, all of them, or by
+// a column of the release's inventory (checked out in configDir); an inventory selection
+// skips, and returns, the nodes it names that are not approved.
+func (s *Server) bundleNodes(r *http.Request, req api.BundleRequest, configDir string) (nodes []registry.Node, skipped []string, err error) {
+	ways := 0
+	for _, given := range []bool{len(req.Nodes) > 0, req.All, req.Column != ""} {
+		if given {
+			ways++
+		}
+	}
+	if ways != 1 {
+		return nil, nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "name the nodes, ask for all of them, or give an inventory column and value: one of the three")
 	}
 	all, err := s.store.ListNodes(r.Context())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byName := map[string]registry.Node{}
-	var nodes []registry.Node
 	for _, n := range all {
 		byName[n.Name] = n
 		if req.All && n.State == registry.Approved {
 			nodes = append(nodes, n)
 		}
 	}
-	for _, name := range req.Nodes {
-		n, ok := byName[name]
-		if !ok {
-			return nil, errorf(http.StatusNotFound, api.CodeNotFound, "node %s: not found", name)
+	names := req.Nodes
+	if req.Column != "" {
+		if names, err = preview.InventoryNodes(configDir, req.Column, req.Value); err != nil {
+			return nil, nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
 		}
-		if n.State != registry.Approved {
-			return nil, errorf(http.StatusConflict, api.CodeBadRequest, "node %s is %s: only approved nodes get bundles", name, n.State)
+		if len(names) == 0 {
+			return nil, nil, errorf(http.StatusConflict, api.CodeBadRequest, "no node of the inventory has %q in its column %q", req.Value, req.Column)
+		}
+	}
+	for _, name := range names {
+		n, ok := byName[name]
+		switch {
+		case req.Column != "" && (!ok || n.State != registry.Approved):
+			skipped = append(skipped, name)
+			continue
+		case !ok:
+			return nil, nil, errorf(http.StatusNotFound, api.CodeNotFound, "node %s: not found", name)
+		case n.State != registry.Approved:
+			return nil, nil, errorf(http.StatusConflict, api.CodeBadRequest, "node %s is %s: only approved nodes get bundles", name, n.State)
 		}
 		if !slices.ContainsFunc(nodes, func(o registry.Node) bool { return o.Name == name }) {
 			nodes = append(nodes, n)
 		}
 	}
 	if len(nodes) == 0 {
-		return nil, errorf(http.StatusConflict, api.CodeBadRequest, "no approved node to make a bundle for")
+		return nil, nil, errorf(http.StatusConflict, api.CodeBadRequest, "no approved node to make a bundle for")
 	}
-	return nodes, nil
+	return nodes, skipped, nil
 }
 
 // describeRepoFile hashes a repository file for a bundle's index.
