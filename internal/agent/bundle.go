@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -104,18 +103,22 @@ func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions
 	} else {
 		a.logf("release %d is applied already: nothing to copy", ix.Release)
 	}
-	a.forgetDelivered(ix.Received[info.Name])
-	if res.Returns, err = a.writeReturns(dir, ix, info.Name); err != nil {
-		return res, fmt.Errorf("write this node's reports onto the stick: %w", err)
-	}
-	if res.Report == nil || res.Report.Outcome != Interrupted {
-		_ = os.RemoveAll(filepath.Join(a.state, stagingDirName))
-	}
+	_ = os.RemoveAll(filepath.Join(a.state, stagingDirName))
+	// Imported: the agent does not take the same stick again, even if the reports cannot
+	// be written onto it (a full or read-only stick).
 	if st, err := ReadState(a.state); err == nil {
 		st.Bundle = ix.ID
 		if err := writeState(a.state, st); err != nil {
 			a.logf("warning: %v", err)
 		}
+	}
+	// Only the office knows which reports it has: a relaying neighbour's word is not
+	// taken for it (it would make this node forget reports the office never got).
+	if _, err := pki.NodeName(signer); err != nil {
+		a.forgetDelivered(ix.Received[info.Name])
+	}
+	if res.Returns, err = a.writeReturns(dir, ix, info.Name); err != nil {
+		return res, fmt.Errorf("write this node's reports onto the stick: %w (the release was taken; the reports stay on this node for the next stick)", err)
 	}
 	a.logf("reports written to the stick (%s): it is safe to remove the stick now", res.Returns)
 	return res, unused
@@ -152,9 +155,6 @@ func plainBundleError(err error) error {
 // stage copies the bundle into the staging directory, checking it (bundle.Stage).
 func (a *Agent) stage(ctx context.Context, dir string, ix *bundle.Index, opts ImportOptions) error {
 	staging := filepath.Join(a.state, stagingDirName)
-	if free, err := bundle.FreeSpace(a.state); err == nil && free < ix.Size() {
-		return fmt.Errorf("the stick's release needs %s in %s, and %s is free: free some space, nothing was applied", formatSize(ix.Size()), a.state, formatSize(free))
-	}
 	a.logf("copying and checking the stick (%s); do not remove it", formatSize(ix.Size()))
 	last := time.Time{}
 	err := bundle.Stage(ctx, dir, ix, staging, bundle.StageOptions{Progress: func(done, total int64) {
@@ -232,26 +232,21 @@ func (a *Agent) forgetDelivered(received []string) {
 }
 
 // writeReturns writes the node's spooled reports and its facts into the stick's
-// returns/NODE/, signed with the node's key, and returns that directory. returns.json is
-// written last, so that a stick pulled out meanwhile carries the previous returns whole
-// or none; a report file it does not list is removed.
+// returns/NODE/, signed with the node's key (bundle.WriteReturns), and returns that
+// directory.
 func (a *Agent) writeReturns(dir string, ix *bundle.Index, node string) (string, error) {
 	st, err := ReadState(a.state)
 	if err != nil {
 		return "", err
 	}
-	// The number is saved before it is used: returns are never numbered twice.
+	// The numbers are saved before they are used: returns are never numbered twice.
 	st.ReturnsSeq++
+	st.FactsSeq++
 	if err := writeState(a.state, st); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, bundle.ReturnsDir, node)
-	reportsDir := filepath.Join(out, bundle.ReturnsReportsDir)
-	if err := os.MkdirAll(reportsDir, 0o755); err != nil {
-		return "", err
-	}
-	ret := &bundle.Returns{Format: bundle.ReturnsFormat, Node: node, Seq: st.ReturnsSeq, Written: a.opts.Now().UTC(),
-		Bundle: ix.ID, Reports: []bundle.ReturnedReport{}}
+	ret := &bundle.Returns{Format: bundle.ReturnsFormat, Node: node, Seq: st.ReturnsSeq, FactsSeq: st.FactsSeq,
+		Written: a.opts.Now().UTC(), Bundle: ix.ID, Reports: []bundle.ReturnedReport{}}
 	if st.Good != nil {
 		ret.Release = st.Good.Version
 	}
@@ -264,7 +259,7 @@ func (a *Agent) writeReturns(dir string, ix *bundle.Index, node string) (string,
 	if err != nil {
 		return "", err
 	}
-	var names []string
+	reports := map[string][]byte{}
 	for _, e := range entries {
 		if e.Kind != "report" {
 			continue
@@ -274,31 +269,15 @@ func (a *Agent) writeReturns(dir string, ix *bundle.Index, node string) (string,
 			return "", err
 		}
 		sum := sha256.Sum256(data)
-		rep := bundle.ReturnedReport{ID: e.Name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
-		p := filepath.Join(reportsDir, e.Name)
-		if old, err := os.ReadFile(p); err != nil || !slices.Equal(old, data) {
-			if err := bundle.WriteFile(p, data); err != nil {
-				return "", err
-			}
-		}
-		ret.Reports = append(ret.Reports, rep)
-		names = append(names, e.Name)
+		ret.Reports = append(ret.Reports, bundle.ReturnedReport{ID: e.Name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+		reports[e.Name] = data
 	}
 	signed, err := bundle.SignReturns(ret, a.identity.Signer())
 	if err != nil {
 		return "", err
 	}
-	if err := bundle.WriteFile(filepath.Join(out, bundle.ReturnsFile), signed); err != nil {
+	if err := bundle.WriteReturns(dir, node, signed, reports); err != nil {
 		return "", err
 	}
-	old, err := os.ReadDir(reportsDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	for _, e := range old {
-		if !slices.Contains(names, e.Name()) {
-			_ = os.Remove(filepath.Join(reportsDir, e.Name()))
-		}
-	}
-	return out, nil
+	return filepath.Join(dir, bundle.ReturnsDir, node), nil
 }

@@ -781,3 +781,33 @@ func TestBundleRelay(t *testing.T) {
 		t.Errorf("relayed stick signed by %v (%v), want school-1's certificate", name, err)
 	}
 }
+
+// A school three releases behind jumps straight to the newest: the stick carries the
+// newest metadata and deltas from the trees the school holds, not the releases between.
+func TestBundleJumpsReleases(t *testing.T) {
+	r := newRoute(t, "school-1")
+	r.writeLib(map[string]string{"a.txt": "one\n"})
+	r.publish("1")
+	stick, _, _ := r.export(api.BundleRequest{All: true})
+	if _, err := r.importAt("school-1", stick, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r.collect(stick)
+	for _, label := range []string{"2", "3", "4"} {
+		r.writeLib(map[string]string{"a.txt": "release " + label + "\n"})
+		r.publish(label)
+	}
+	stick, _, ix := r.export(api.BundleRequest{All: true})
+	for _, f := range ix.Files {
+		if strings.HasPrefix(f.Path, "targets/") && f.Path != "targets/releases/4.json" {
+			t.Errorf("the stick carries %s: only the newest release's manifest is needed", f.Path)
+		}
+	}
+	res, err := r.importAt("school-1", stick, ImportOptions{})
+	if err != nil || res.Report == nil || res.Report.Outcome != Applied || r.good("school-1") != 4 {
+		t.Fatalf("release 1 → 4: %v %+v (good %d)", err, res, r.good("school-1"))
+	}
+	if got := r.read("school-1", "srv/library/a.txt"); got != "release 4\n" {
+		t.Errorf("library a.txt %q", got)
+	}
+}

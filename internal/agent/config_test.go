@@ -35,6 +35,8 @@ transfer_windows = ["18:00-06:00", "12:00–13:30"]
 small_transfer   = "4M"
 state_dir        = "/srv/satchel"
 spool_max        = "1G"
+bundle_paths     = ["/mnt/usb*"]
+bundle_poll      = "5s"
 `)
 	got, err := agent.LoadConfig(p)
 	if err != nil {
@@ -50,6 +52,8 @@ spool_max        = "1G"
 		SmallTransfer:  4 << 20,
 		StateDir:       "/srv/satchel",
 		SpoolMax:       1 << 30,
+		BundlePaths:    []string{"/mnt/usb*"},
+		BundlePoll:     5 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("LoadConfig =\n%+v\nwant\n%+v", got, want)
@@ -63,7 +67,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Parallel()
 	def := agent.DefaultConfig()
 	want := agent.Config{Interval: 30 * time.Minute, Splay: 5 * time.Minute, SmallTransfer: 2 << 20,
-		StateDir: "/var/lib/satchel", SpoolMax: 64 << 20}
+		StateDir: "/var/lib/satchel", SpoolMax: 64 << 20,
+		BundlePaths: []string{"/media/*", "/media/*/*", "/run/media/*/*"}, BundlePoll: 10 * time.Second}
 	if !reflect.DeepEqual(def, want) {
 		t.Errorf("DefaultConfig = %+v, want %+v", def, want)
 	}
@@ -156,6 +161,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		"bad size":           {`bandwidth_limit = "256kb"`, []string{`1,19: bandwidth_limit: size "256kb": want a number of bytes`}},
 		"negative size":      {`small_transfer = "-1"`, []string{`1,18: small_transfer: size "-1" is negative`}},
 		"zero spool":         {`spool_max = "0"`, []string{"1,13: spool_max 0 is too small"}},
+		"bad bundle paths": {`bundle_paths = ["media/*", "/media/[x"]`, []string{
+			`1,17: bundle_paths: "media/*" is not an absolute path`,
+			`1,28: bundle_paths: "/media/[x": syntax error in pattern`,
+		}},
+		"fast bundle poll": {`bundle_poll = "100ms"`, []string{"1,15: bundle_poll 100ms: want 1s or more"}},
 		"bad window": {`transfer_windows = ["18:00-06:00", "25:00-06:00", "7-8"]`, []string{
 			`1,36: transfer_windows: window "25:00-06:00": "25:00" is not a time of day`,
 			`1,51: transfer_windows: window "7-8": "7" is not a time of day`,
@@ -215,26 +225,29 @@ func TestValidate(t *testing.T) {
 		change func(c *agent.Config)
 		want   string // "" for valid
 	}{
-		"valid":              {func(*agent.Config) {}, ""},
-		"minimum interval":   {func(c *agent.Config) { c.Interval, c.Splay = time.Minute, time.Minute }, ""},
-		"windows":            {func(c *agent.Config) { c.Windows = []agent.Window{{0, 1439}, {1439, 0}} }, ""},
-		"empty repository":   {func(c *agent.Config) { c.Repositories = []string{""} }, "repositories has an empty entry; want a URL or a directory"},
-		"bad scheme":         {func(c *agent.Config) { c.Repositories = []string{"file:///media/usb"} }, `repositories entry "file:///media/usb": want an http or https URL, or a directory written as a plain path`},
-		"no host":            {func(c *agent.Config) { c.Repositories = []string{"https://"} }, `repositories entry "https://" has no host`},
-		"bad URL":            {func(c *agent.Config) { c.Repositories = []string{"https://a b/%zz"} }, `repositories entry "https://a b/%zz" is not a valid URL`},
-		"twice":              {func(c *agent.Config) { c.Repositories = []string{"/a", "/b", "/a"} }, `repositories lists "/a" twice`},
-		"no trust":           {func(c *agent.Config) { c.Trust = "" }, ""}, // needed on the first run only: Open checks it
-		"short interval":     {func(c *agent.Config) { c.Interval, c.Splay = 59*time.Second, 0 }, "interval 59s is too short: the minimum is 1m"},
-		"zero interval":      {func(c *agent.Config) { c.Interval, c.Splay = 0, 0 }, "interval 0s is too short: the minimum is 1m"},
-		"negative splay":     {func(c *agent.Config) { c.Splay = -time.Second }, "splay -1s is negative"},
-		"long splay":         {func(c *agent.Config) { c.Splay = c.Interval + time.Second }, "splay 30m1s is longer than interval 30m"},
-		"negative bandwidth": {func(c *agent.Config) { c.BandwidthLimit = -1 }, "bandwidth_limit -1 is negative; 0 means no cap"},
-		"negative small":     {func(c *agent.Config) { c.SmallTransfer = -1 }, "small_transfer -1 is negative; 0 means nothing outside transfer_windows"},
-		"window range":       {func(c *agent.Config) { c.Windows = []agent.Window{{Start: 0, End: 1440}} }, "transfer_windows: window {Start: 0, End: 1440} is out of range: minutes after midnight go from 0 to 1439"},
-		"negative window":    {func(c *agent.Config) { c.Windows = []agent.Window{{Start: -1, End: 60}} }, "transfer_windows: window {Start: -1, End: 60} is out of range"},
-		"empty window":       {func(c *agent.Config) { c.Windows = []agent.Window{{Start: 60, End: 60}} }, "transfer_windows: window 01:00-01:00 starts where it ends"},
-		"no state_dir":       {func(c *agent.Config) { c.StateDir = "" }, "state_dir is empty"},
-		"zero spool":         {func(c *agent.Config) { c.SpoolMax = 0 }, "spool_max 0 is too small: the report spool needs room for at least one report"},
+		"valid":                {func(*agent.Config) {}, ""},
+		"minimum interval":     {func(c *agent.Config) { c.Interval, c.Splay = time.Minute, time.Minute }, ""},
+		"windows":              {func(c *agent.Config) { c.Windows = []agent.Window{{0, 1439}, {1439, 0}} }, ""},
+		"empty repository":     {func(c *agent.Config) { c.Repositories = []string{""} }, "repositories has an empty entry; want a URL or a directory"},
+		"bad scheme":           {func(c *agent.Config) { c.Repositories = []string{"file:///media/usb"} }, `repositories entry "file:///media/usb": want an http or https URL, or a directory written as a plain path`},
+		"no host":              {func(c *agent.Config) { c.Repositories = []string{"https://"} }, `repositories entry "https://" has no host`},
+		"bad URL":              {func(c *agent.Config) { c.Repositories = []string{"https://a b/%zz"} }, `repositories entry "https://a b/%zz" is not a valid URL`},
+		"twice":                {func(c *agent.Config) { c.Repositories = []string{"/a", "/b", "/a"} }, `repositories lists "/a" twice`},
+		"no trust":             {func(c *agent.Config) { c.Trust = "" }, ""}, // needed on the first run only: Open checks it
+		"short interval":       {func(c *agent.Config) { c.Interval, c.Splay = 59*time.Second, 0 }, "interval 59s is too short: the minimum is 1m"},
+		"zero interval":        {func(c *agent.Config) { c.Interval, c.Splay = 0, 0 }, "interval 0s is too short: the minimum is 1m"},
+		"negative splay":       {func(c *agent.Config) { c.Splay = -time.Second }, "splay -1s is negative"},
+		"long splay":           {func(c *agent.Config) { c.Splay = c.Interval + time.Second }, "splay 30m1s is longer than interval 30m"},
+		"negative bandwidth":   {func(c *agent.Config) { c.BandwidthLimit = -1 }, "bandwidth_limit -1 is negative; 0 means no cap"},
+		"negative small":       {func(c *agent.Config) { c.SmallTransfer = -1 }, "small_transfer -1 is negative; 0 means nothing outside transfer_windows"},
+		"window range":         {func(c *agent.Config) { c.Windows = []agent.Window{{Start: 0, End: 1440}} }, "transfer_windows: window {Start: 0, End: 1440} is out of range: minutes after midnight go from 0 to 1439"},
+		"negative window":      {func(c *agent.Config) { c.Windows = []agent.Window{{Start: -1, End: 60}} }, "transfer_windows: window {Start: -1, End: 60} is out of range"},
+		"empty window":         {func(c *agent.Config) { c.Windows = []agent.Window{{Start: 60, End: 60}} }, "transfer_windows: window 01:00-01:00 starts where it ends"},
+		"no state_dir":         {func(c *agent.Config) { c.StateDir = "" }, "state_dir is empty"},
+		"zero spool":           {func(c *agent.Config) { c.SpoolMax = 0 }, "spool_max 0 is too small: the report spool needs room for at least one report"},
+		"relative bundle path": {func(c *agent.Config) { c.BundlePaths = []string{"usb"} }, `bundle_paths: "usb" is not an absolute path`},
+		"fast bundle poll":     {func(c *agent.Config) { c.BundlePoll = time.Millisecond }, "bundle_poll 1ms: want 1s or more"},
+		"no bundle paths":      {func(c *agent.Config) { c.BundlePaths, c.BundlePoll = nil, 0 }, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

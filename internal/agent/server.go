@@ -185,7 +185,16 @@ func (a *Agent) sendFacts(ctx context.Context, facts map[string]any) error {
 	if sent, err := os.ReadFile(sentPath); err == nil && strings.TrimSpace(string(sent)) == hash {
 		return nil
 	}
-	if err := a.node.PutFacts(ctx, data); err != nil {
+	// Numbered, with the facts written onto sticks: the server keeps the newest.
+	st, err := ReadState(a.state)
+	if err != nil {
+		return err
+	}
+	st.FactsSeq++
+	if err := writeState(a.state, st); err != nil {
+		return err
+	}
+	if err := a.node.PutFacts(ctx, data, st.FactsSeq); err != nil {
 		return err
 	}
 	return os.WriteFile(sentPath, []byte(hash+"\n"), 0o600)

@@ -53,6 +53,9 @@ type State struct {
 	// ReturnsSeq numbers the returns the node writes onto sticks (package bundle): the
 	// office takes facts only from returns newer than the last it collected.
 	ReturnsSeq uint64 `json:"returns_seq,omitempty"`
+	// FactsSeq numbers the facts the node sends, over the network or on a stick: the
+	// office keeps the newest, whichever way reaches it first.
+	FactsSeq uint64 `json:"facts_seq,omitempty"`
 	// Bundle is the last bundle a stick brought (its ID), imported or refused: a stick
 	// left in is not imported again at every poll.
 	Bundle string `json:"bundle,omitempty"`

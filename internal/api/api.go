@@ -39,7 +39,8 @@ const (
 	// PathRepo: GET, the release repository exactly as a static mirror serves it
 	// (metadata/, targets/, store/), with Range and conditional requests.
 	PathRepo = "/v1/node/repo/"
-	// PathFacts: PUT the node's facts (a JSON object) → 204.
+	// PathFacts: PUT the node's facts (a JSON object) → 204. With "?seq=N", facts the node
+	// numbered: not stored if facts numbered as high are (a stick's, collected first).
 	PathFacts = "/v1/node/facts"
 	// PathReports: POST a ReportUpload (ReportUpload.Path, the report as the body) →
 	// ReportReceipt. Idempotent by (node, ID).

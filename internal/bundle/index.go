@@ -52,7 +52,12 @@ type Index struct {
 	Received map[string][]string `json:"received,omitempty"`
 	// Files are the bundle's files but the index and returns/.
 	Files []File `json:"files"`
+
+	signedSum string // the SHA-256 of the signed index it was read from (OpenIndex)
 }
+
+// stageKey identifies the bundle for a resumed Stage: its ID, and which signed index.
+func (ix *Index) stageKey() string { return ix.ID + "/" + ix.signedSum }
 
 // File is one file of a bundle.
 type File struct {

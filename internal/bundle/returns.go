@@ -4,7 +4,11 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"math"
+	"os"
 	"path"
 	"regexp"
 	"time"
@@ -28,14 +32,17 @@ const MaxReturnsBytes = 4 << 20
 // that the office never takes facts older than those it has (a stick collected twice, or
 // an old stick after a newer one).
 type Returns struct {
-	Format  string           `json:"format"`
-	Node    string           `json:"node"`
-	Seq     uint64           `json:"seq"`
-	Written time.Time        `json:"written"`
-	Bundle  string           `json:"bundle"`  // the bundle the node imported (its ID)
-	Release uint64           `json:"release"` // the node's release after the import
-	Facts   json.RawMessage  `json:"facts,omitempty"`
-	Reports []ReturnedReport `json:"reports"`
+	Format  string          `json:"format"`
+	Node    string          `json:"node"`
+	Seq     uint64          `json:"seq"`
+	Written time.Time       `json:"written"`
+	Bundle  string          `json:"bundle"`  // the bundle the node imported (its ID)
+	Release uint64          `json:"release"` // the node's release after the import
+	Facts   json.RawMessage `json:"facts,omitempty"`
+	// FactsSeq numbers the facts with those the node sends over the network, so that the
+	// office keeps the newest whatever order they reach it in.
+	FactsSeq uint64           `json:"facts_seq,omitempty"`
+	Reports  []ReturnedReport `json:"reports"`
 }
 
 // ReturnedReport is a report file in returns/NODE/reports/, named by its spool entry.
@@ -61,8 +68,8 @@ func (r *Returns) Check() error {
 	if r.Node == "" || !reportIDRE.MatchString(r.Node) {
 		return fmt.Errorf("returns: node name %q", r.Node)
 	}
-	if r.Seq == 0 {
-		return fmt.Errorf("returns of %s: no sequence number", r.Node)
+	if r.Seq == 0 || r.Seq > math.MaxInt64 || r.FactsSeq > math.MaxInt64 {
+		return fmt.Errorf("returns of %s: sequence number %d, facts %d", r.Node, r.Seq, r.FactsSeq)
 	}
 	seen := map[string]bool{}
 	for _, rep := range r.Reports {
@@ -112,4 +119,56 @@ func OpenReturns(data []byte) (*Returns, string, error) {
 		return nil, "", err
 	}
 	return &r, fingerprint(env.PublicKey), nil
+}
+
+// WriteReturns writes a node's returns onto the stick in dir: each report into
+// returns/NODE/reports/ (by its ID, as signed returns list them), then the signed returns
+// file, last, so that a stick pulled out meanwhile carries the previous returns whole; a
+// report file the new returns do not list is removed. Everything is done through an
+// os.Root on dir without following links: a link or a FIFO that a stick brings in
+// returns/ is refused, never written through.
+func WriteReturns(dir, node string, signed []byte, reports map[string][]byte) error {
+	if !reportIDRE.MatchString(node) {
+		return fmt.Errorf("returns: node name %q", node)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	reportsDir := path.Join(ReturnsDir, node, ReturnsReportsDir)
+	for _, d := range []string{ReturnsDir, path.Join(ReturnsDir, node), reportsDir} {
+		info, err := root.Lstat(d)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := root.Mkdir(d, 0o755); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case !info.IsDir():
+			return fmt.Errorf("%s on the stick is not a directory (%s): %w", d, info.Mode().Type(), ErrDamaged)
+		}
+	}
+	for id, data := range reports {
+		if !reportIDRE.MatchString(id) {
+			return fmt.Errorf("returns of %s: report %q", node, id)
+		}
+		if err := writeFileIn(root, path.Join(reportsDir, id), data); err != nil {
+			return err
+		}
+	}
+	if err := writeFileIn(root, path.Join(ReturnsDir, node, ReturnsFile), signed); err != nil {
+		return err
+	}
+	old, err := fs.ReadDir(root.FS(), reportsDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range old {
+		if _, ok := reports[e.Name()]; !ok {
+			_ = root.Remove(path.Join(reportsDir, e.Name())) // the link itself, if it is one
+		}
+	}
+	return nil
 }

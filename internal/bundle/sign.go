@@ -124,6 +124,7 @@ func OpenIndex(data []byte, caFingerprint string) (*Index, *x509.Certificate, er
 	if err != nil {
 		return nil, nil, err
 	}
+	ix.signedSum = fingerprint(env.Signed)
 	return ix, leaf, nil
 }
 

@@ -88,8 +88,9 @@ type StageOptions struct {
 	Progress func(done, total int64)
 }
 
-// stageState is what Stage keeps in the staging directory to resume: the bundle, and the
-// files (or parts) copied and verified so far.
+// stageState is what Stage keeps in the staging directory to resume: the bundle (its ID
+// and the hash of its signed index: an ID is only a name), and the files (or parts)
+// copied and verified so far.
 type stageState struct {
 	Bundle string         `json:"bundle"`
 	Done   map[string]int `json:"done"` // path → parts verified (1 for a file in one piece)
@@ -118,13 +119,16 @@ func Stage(ctx context.Context, dir string, ix *Index, stageDir string, opts Sta
 	if err := scan(root); err != nil {
 		return fmt.Errorf("bundle %s: %w", dir, err)
 	}
-	st, err := startStage(stageDir, ix.ID)
+	st, err := startStage(stageDir, ix.stageKey())
 	if err != nil {
 		return err
 	}
 	total, done := ix.Size(), int64(0)
 	for _, f := range ix.Files {
 		done += f.doneBytes(st.Done[f.Path])
+	}
+	if free, err := FreeSpace(stageDir); err == nil && free < total-done {
+		return fmt.Errorf("the bundle needs %d more bytes in %s, and %d are free: free some space", total-done, stageDir, free)
 	}
 	report := func() {
 		if opts.Progress != nil {
@@ -281,12 +285,7 @@ func checkWhole(p string, f File) error {
 		return err
 	}
 	defer in.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, in)
-	if err != nil {
-		return err
-	}
-	if n != f.Size || !hashIs(h, f.SHA256) {
+	if !matches(in, f.Size, f.SHA256) {
 		return fmt.Errorf("%s: its parts, joined, do not match the index: %w", f.Path, ErrDamaged)
 	}
 	return nil

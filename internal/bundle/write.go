@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"syscall"
 )
 
 // Source reads the files a bundle is made of (the office's repository): length bytes of
@@ -67,6 +69,11 @@ func (ix *Index) Missing(dir string) int64 {
 // checks out is kept: running Write again after an interruption resumes it. At the end,
 // files of the repository's directories that the index does not list (an earlier
 // bundle's) are removed; returns/ is left alone.
+//
+// Everything is done through an os.Root on dir, creating files without following links:
+// a stick that comes back from the field with a link or a FIFO in its repository
+// directories (which an import would refuse anyway) is refused before anything is
+// written, and no name on it leads a write out of it.
 func Write(ctx context.Context, dir string, ix *Index, signedIndex []byte, src Source, opts WriteOptions) error {
 	if err := ix.Check(); err != nil {
 		return err
@@ -74,7 +81,15 @@ func Write(ctx context.Context, dir string, ix *Index, signedIndex []byte, src S
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bundle directory: %w", err)
 	}
-	if err := os.Remove(filepath.Join(dir, IndexFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("bundle directory: %w", err)
+	}
+	defer root.Close()
+	if err := scan(root); err != nil {
+		return fmt.Errorf("%s holds what no bundle does (%w): empty it first", dir, err)
+	}
+	if err := root.Remove(IndexFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove the old index: %w", err)
 	}
 	total, done := ix.Size(), int64(0)
@@ -88,32 +103,45 @@ func Write(ctx context.Context, dir string, ix *Index, signedIndex []byte, src S
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(p.name))
-		if checkPiece(dst, p) == nil {
+		if checkPiece(root, p.name, p) == nil {
 			done += p.size
 			report()
 			continue
 		}
-		if err := writePiece(ctx, dst, p, src); err != nil {
+		if err := writePiece(ctx, root, p, src); err != nil {
 			return err
 		}
 		done += p.size
 		report()
 	}
-	if err := WriteFile(filepath.Join(dir, IndexFile), signedIndex); err != nil {
+	if err := writeFileIn(root, IndexFile, signedIndex); err != nil {
 		return fmt.Errorf("write the index: %w", err)
 	}
-	return removeUnlisted(dir, ix)
+	return removeUnlisted(root, ix)
 }
 
-func writePiece(ctx context.Context, dst string, p piece, src Source) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
+// createNew creates name in root for writing: a file of that name is removed first (a
+// link itself, not what it points to), and the new one is made without following links.
+func createNew(root *os.Root, name string) (*os.File, error) {
+	if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
-	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".partial") // hidden: never a listed name
-	out, err := os.Create(tmp)
+	return root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+}
+
+// tempName is a hidden name beside name: never one an index lists.
+func tempName(name string) string {
+	return path.Join(path.Dir(name), "."+path.Base(name)+".partial")
+}
+
+func writePiece(ctx context.Context, root *os.Root, p piece, src Source) error {
+	if err := root.MkdirAll(path.Dir(p.name), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", p.name, err)
+	}
+	tmp := tempName(p.name)
+	out, err := createNew(root, tmp)
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", p.name, err)
 	}
 	err = func() error {
 		defer out.Close()
@@ -132,53 +160,53 @@ func writePiece(ctx context.Context, dst string, p piece, src Source) error {
 		return out.Sync()
 	}()
 	if err == nil {
-		err = checkPiece(tmp, p)
+		err = checkPiece(root, tmp, p)
 	}
 	if err == nil {
-		err = os.Rename(tmp, dst)
+		err = root.Rename(tmp, p.name)
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
+		_ = root.Remove(tmp)
 		return fmt.Errorf("write %s: %w", p.name, err)
 	}
 	return nil
 }
 
-// checkPiece reads a piece back and checks it against the index.
-func checkPiece(p string, want piece) error {
-	f, err := os.Open(p)
+// checkPiece reads name back and checks it against the piece the index describes.
+func checkPiece(root *os.Root, name string, want piece) error {
+	f, _, err := openRegular(root, name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return err
-	}
-	if n != want.size || !hashIs(h, want.sha256) {
+	if !matches(f, want.size, want.sha256) {
 		return fmt.Errorf("%s: read back, it does not match what was written (a failing stick?)", want.name)
 	}
 	return nil
 }
 
-func removeUnlisted(dir string, ix *Index) error {
+// matches reports whether r holds exactly size bytes whose SHA-256 is sum.
+func matches(r io.Reader, size int64, sum string) bool {
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(r, size+1))
+	return err == nil && n == size && hashIs(h, sum)
+}
+
+func removeUnlisted(root *os.Root, ix *Index) error {
 	keep := map[string]bool{}
 	for _, p := range ix.pieces() {
 		keep[p.name] = true
 	}
 	for top := range tops {
-		base := filepath.Join(dir, top)
-		err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
+		err := fs.WalkDir(root.FS(), top, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == top {
+				return fs.SkipDir
 			}
 			if err != nil || d.IsDir() {
 				return err
 			}
-			rel, _ := filepath.Rel(dir, p)
-			if !keep[filepath.ToSlash(rel)] {
-				return os.Remove(p)
+			if !keep[p] {
+				return root.Remove(p)
 			}
 			return nil
 		})
@@ -199,11 +227,25 @@ func (ix *Index) Pieces() []string {
 }
 
 // WriteFile writes data to path on a stick whole or not at all: a temporary file beside
-// it, flushed, then renamed over it. Unlike package atomicfile it sets no permissions, and
-// a directory that cannot be flushed is not an error: FAT has neither.
+// it, created without following links, flushed, then renamed over it. Unlike package
+// atomicfile it sets no permissions, and a directory that cannot be flushed is not an
+// error: FAT has neither.
 func WriteFile(path string, data []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
-	f, err := os.Create(tmp)
+	root, err := os.OpenRoot(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer root.Close()
+	if err := writeFileIn(root, filepath.Base(path), data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeFileIn writes data to name in root as WriteFile does.
+func writeFileIn(root *os.Root, name string, data []byte) error {
+	tmp := tempName(name)
+	f, err := createNew(root, tmp)
 	if err != nil {
 		return err
 	}
@@ -215,13 +257,13 @@ func WriteFile(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = root.Rename(tmp, name)
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
+		_ = root.Remove(tmp)
+		return err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
+	if d, err := root.Open(path.Dir(name)); err == nil {
 		_ = d.Sync() // FAT through FUSE may not flush directories: the rename stands
 		d.Close()
 	}

@@ -284,7 +284,14 @@ func collectNode(ctx context.Context, a *client.Admin, root *os.Root, node strin
 		return api.ReturnsReceipt{}, fmt.Errorf("the returns in returns/%s are %s's: refused", node, ret.Node)
 	}
 	up := api.ReturnsUpload{Returns: data, Reports: map[string][]byte{}}
+	total := int64(len(data))
 	for _, r := range ret.Reports {
+		if r.Size > api.MaxReportBytes {
+			return api.ReturnsReceipt{}, fmt.Errorf("report %s: %d bytes, more than a report may be (%d)", r.ID, r.Size, api.MaxReportBytes)
+		}
+		if total += r.Size; total > api.MaxReturnsBytes*3/4 { // base64 on the way
+			return api.ReturnsReceipt{}, fmt.Errorf("the returns of %s are over %d bytes in all", node, api.MaxReturnsBytes*3/4)
+		}
 		body, err := readLimited(root, bundle.ReportPath(node, r.ID), r.Size)
 		if err != nil {
 			return api.ReturnsReceipt{}, err
@@ -294,19 +301,29 @@ func collectNode(ctx context.Context, a *client.Admin, root *os.Root, node strin
 	return a.Returns(ctx, up)
 }
 
-// readLimited reads a regular file of the stick, of at most limit bytes.
+// readLimited reads a regular file of the stick, of at most limit bytes, opened without
+// following a link or waiting on a FIFO.
 func readLimited(root *os.Root, name string, limit int64) ([]byte, error) {
-	info, err := root.Lstat(name)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", name)
 	}
-	if info.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than %d", name, info.Size(), limit)
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
 	}
-	return fs.ReadFile(root.FS(), name)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes", name, limit)
+	}
+	return data, nil
 }
 
 func newBundleRelay(s *streams) *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/satchelcm/satchel/internal/api"
@@ -115,8 +116,12 @@ func (n *Node) RepoURL() string { return n.conn.base + api.PathRepo }
 func (n *Node) HTTPClient() *http.Client { return n.conn.http }
 
 // PutFacts sends the node's facts (a JSON object).
-func (n *Node) PutFacts(ctx context.Context, facts []byte) error {
-	_, err := n.conn.send(ctx, http.MethodPut, api.PathFacts, facts, nil)
+func (n *Node) PutFacts(ctx context.Context, facts []byte, seq uint64) error {
+	p := api.PathFacts
+	if seq > 0 {
+		p += "?seq=" + strconv.FormatUint(seq, 10)
+	}
+	_, err := n.conn.send(ctx, http.MethodPut, p, facts, nil)
 	if err != nil {
 		return fmt.Errorf("send facts: %w", err)
 	}

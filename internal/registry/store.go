@@ -44,11 +44,17 @@ type Store interface {
 	ForgetNode(ctx context.Context, name string) error
 	// TouchNode sets the node's last-seen time and, if facts is not nil, its facts.
 	TouchNode(ctx context.Context, name string, seen time.Time, facts []byte) error
+	// PutFacts sets the node's last-seen time, and its facts unless the node numbered
+	// them (seq > 0) no higher than facts already stored: facts a node sent over the
+	// network and facts a stick brought back are taken newest first whatever order they
+	// arrive in. It reports whether the facts were stored. ErrNotFound if no such node.
+	PutFacts(ctx context.Context, name string, seen time.Time, facts []byte, seq uint64) (stored bool, err error)
 	// RecordReturns records returns numbered seq collected from the node at collected,
-	// with its facts if not nil, if seq is above the node's ReturnsSeq, and reports
-	// whether it did: returns collected twice, or older than some already collected,
-	// change nothing. ErrNotFound if there is no such node.
-	RecordReturns(ctx context.Context, name string, seq uint64, collected time.Time, facts []byte) (recorded bool, err error)
+	// if seq is above the node's ReturnsSeq, with their facts (numbered factsSeq, as
+	// PutFacts takes them) if not nil; it reports whether it recorded them: returns
+	// collected twice, or older than some already collected, change nothing. ErrNotFound
+	// if there is no such node.
+	RecordReturns(ctx context.Context, name string, seq uint64, collected time.Time, facts []byte, factsSeq uint64) (recorded bool, err error)
 
 	// CreateToken stores a new token under TokenHash(t.ID); ErrExists if that ID exists.
 	CreateToken(ctx context.Context, t Token) error

@@ -41,10 +41,18 @@ func (s *Server) holdingsOf(r *http.Request, node string) (holdings, []string, e
 	for i, rep := range reports {
 		ids[i] = rep.ID
 	}
+	// The report of the highest release, the newest received among equals: a stick that
+	// came back late brings older reports after newer ones.
+	newest := reports[0]
+	for _, rep := range reports[1:] {
+		if rep.Release > newest.Release {
+			newest = rep
+		}
+	}
 	var body struct {
 		Holds *holdings `json:"holds"`
 	}
-	if json.Unmarshal(reports[0].Body, &body) != nil || body.Holds == nil {
+	if json.Unmarshal(newest.Body, &body) != nil || body.Holds == nil {
 		return holdings{}, ids, nil // an older agent's, or unreadable: as if it held nothing
 	}
 	return *body.Holds, ids, nil

@@ -39,7 +39,11 @@ func TestEnrollWithTokenThenReport(t *testing.T) {
 	if len(reports) != 1 || reports[0].ID != up.ID || reports[0].Outcome != "applied" {
 		t.Errorf("reports = %+v, want the one uploaded", reports)
 	}
-	if err := n.PutFacts(ctx, []byte(`{"hostname":"school-1","memory":2048}`)); err != nil {
+	if err := n.PutFacts(ctx, []byte(`{"hostname":"school-1","memory":2048}`), 7); err != nil {
+		t.Fatal(err)
+	}
+	// Facts numbered lower (sent before, arriving late) do not replace them.
+	if err := n.PutFacts(ctx, []byte(`{"hostname":"school-1","memory":1024}`), 6); err != nil {
 		t.Fatal(err)
 	}
 	node, err := s.admin.Node(ctx, "school-1")

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -152,7 +153,13 @@ func (s *Server) putFacts(w http.ResponseWriter, r *http.Request) error {
 	if !jsonObject(data) {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "facts: want a JSON object")
 	}
-	if err := s.store.TouchNode(r.Context(), requestNode(r).Name, s.cfg.Now(), data); err != nil {
+	var seq uint64
+	if v := r.URL.Query().Get("seq"); v != "" {
+		if seq, err = strconv.ParseUint(v, 10, 63); err != nil {
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, "facts: seq %q: want a number", v)
+		}
+	}
+	if _, err := s.store.PutFacts(r.Context(), requestNode(r).Name, s.cfg.Now(), data, seq); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -38,6 +38,17 @@ func (s *Server) postReturns(w http.ResponseWriter, r *http.Request) error {
 	if n.State != registry.Approved {
 		return errorf(http.StatusForbidden, api.CodeRevoked, "node %s is %s: its returns are refused", ret.Node, n.State)
 	}
+	if ret.Seq <= n.ReturnsSeq {
+		// Collected before, or older than returns collected since (a stick that took
+		// longer to come back): what it holds was in those, or was pruned since; taking
+		// its reports again would bring pruned ones back as the newest.
+		s.log.Info("returns collected before", "node", ret.Node, "seq", ret.Seq, "newest", n.ReturnsSeq)
+		writeJSON(w, http.StatusOK, api.ReturnsReceipt{Node: ret.Node, Seq: ret.Seq, Reports: len(ret.Reports)})
+		return nil
+	}
+	if len(ret.Facts) > api.MaxFactsBytes {
+		return errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "returns of %s: facts over %d bytes", ret.Node, api.MaxFactsBytes)
+	}
 	if len(up.Reports) != len(ret.Reports) {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "returns of %s list %d reports, %d were sent", ret.Node, len(ret.Reports), len(up.Reports))
 	}
@@ -48,6 +59,9 @@ func (s *Server) postReturns(w http.ResponseWriter, r *http.Request) error {
 	for _, rep := range ret.Reports {
 		body, ok := up.Reports[rep.ID]
 		sum := sha256.Sum256(body)
+		if len(body) > api.MaxReportBytes {
+			return errorf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "returns of %s: report %s over %d bytes", ret.Node, rep.ID, api.MaxReportBytes)
+		}
 		if !ok || int64(len(body)) != rep.Size || hex.EncodeToString(sum[:]) != rep.SHA256 {
 			return errorf(http.StatusBadRequest, api.CodeBadRequest, "returns of %s: report %s is not the one the node signed (damaged on the stick?)", ret.Node, rep.ID)
 		}
@@ -73,7 +87,7 @@ func (s *Server) postReturns(w http.ResponseWriter, r *http.Request) error {
 			receipt.Stored++
 		}
 	}
-	if receipt.Recorded, err = s.store.RecordReturns(ctx, ret.Node, ret.Seq, now, ret.Facts); err != nil {
+	if receipt.Recorded, err = s.store.RecordReturns(ctx, ret.Node, ret.Seq, now, ret.Facts, ret.FactsSeq); err != nil {
 		return err
 	}
 	if receipt.Stored > 0 {

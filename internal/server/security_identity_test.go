@@ -207,7 +207,7 @@ func TestRevocationOnNextRequest(t *testing.T) {
 	if newID.Fingerprint() == id.Fingerprint() {
 		t.Fatal("the new identity has the old key")
 	}
-	if err := newNode.PutFacts(ctx, []byte(`{"new":true}`)); err != nil {
+	if err := newNode.PutFacts(ctx, []byte(`{"new":true}`), 0); err != nil {
 		t.Errorf("the new node: %v", err)
 	}
 	r = s.mustDo(t, c, http.MethodGet, rootJSON, nil)

@@ -259,7 +259,7 @@ func testRecordReturns(t *testing.T, s registry.Store) {
 		if facts != "" {
 			f = []byte(facts)
 		}
-		recorded, err := s.RecordReturns(ctx, "web1", seq, at(minute), f)
+		recorded, err := s.RecordReturns(ctx, "web1", seq, at(minute), f, seq)
 		if err != nil || recorded != wantRecorded {
 			t.Errorf("RecordReturns(web1, %d) = %v, %v; want %v", seq, recorded, err, wantRecorded)
 		}
@@ -276,6 +276,47 @@ func testRecordReturns(t *testing.T, s registry.Store) {
 	want.ReturnsSeq, want.LastReturns = 4, at(4)
 	checkNode(t, get(t, s, "web1"), want)
 	checkNode(t, get(t, s, "web2"), node("web2", "key2", "m2"))
-	_, err := s.RecordReturns(ctx, "ghost", 1, at(1), nil)
+	_, err := s.RecordReturns(ctx, "ghost", 1, at(1), nil, 1)
 	wantErr(t, "RecordReturns of no node", err, registry.ErrNotFound)
+}
+
+func testPutFacts(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web1", "key1", "m1"))
+	want := node("web1", "key1", "m1")
+	putFacts := func(minute int, facts string, seq uint64, wantStored bool) {
+		t.Helper()
+		stored, err := s.PutFacts(ctx, "web1", at(minute), []byte(facts), seq)
+		if err != nil || stored != wantStored {
+			t.Errorf("PutFacts(%s, seq %d) = %v, %v; want stored %v", facts, seq, stored, err, wantStored)
+		}
+		want.LastSeen = at(minute)
+	}
+	// Unnumbered facts (an agent that does not number them) are always taken.
+	putFacts(1, `{"n":0}`, 0, true)
+	want.Facts = []byte(`{"n":0}`)
+	checkNode(t, get(t, s, "web1"), want)
+	putFacts(2, `{"n":5}`, 5, true)
+	want.Facts = []byte(`{"n":5}`)
+	checkNode(t, get(t, s, "web1"), want)
+	// Older or equal numbers: not taken, but the node was seen.
+	putFacts(3, `{"n":4}`, 4, false)
+	putFacts(4, `{"n":55}`, 5, false)
+	checkNode(t, get(t, s, "web1"), want)
+	// Returns written before the facts the network brought (their facts numbered 3) are
+	// recorded, and their facts are not taken; newer ones (facts 6) are.
+	if recorded, err := s.RecordReturns(ctx, "web1", 1, at(5), []byte(`{"n":3}`), 3); err != nil || !recorded {
+		t.Fatalf("RecordReturns = %v, %v", recorded, err)
+	}
+	want.ReturnsSeq, want.LastReturns = 1, at(5)
+	checkNode(t, get(t, s, "web1"), want)
+	if recorded, err := s.RecordReturns(ctx, "web1", 2, at(6), []byte(`{"n":6}`), 6); err != nil || !recorded {
+		t.Fatalf("RecordReturns = %v, %v", recorded, err)
+	}
+	want.ReturnsSeq, want.LastReturns, want.Facts = 2, at(6), []byte(`{"n":6}`)
+	checkNode(t, get(t, s, "web1"), want)
+	putFacts(7, `{"n":5}`, 5, false)
+	checkNode(t, get(t, s, "web1"), want)
+	_, err := s.PutFacts(ctx, "ghost", at(1), []byte(`{}`), 1)
+	wantErr(t, "PutFacts of no node", err, registry.ErrNotFound)
 }

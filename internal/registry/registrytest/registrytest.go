@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ForgetNode", testForgetNode},
 		{"TouchNode", testTouchNode},
 		{"RecordReturns", testRecordReturns},
+		{"PutFacts", testPutFacts},
 		{"CreateToken", testCreateToken},
 		{"UseToken", testUseToken},
 		{"UseTokenRefused", testUseTokenRefused},

@@ -204,20 +204,52 @@ func (s *Store) TouchNode(ctx context.Context, name string, seen time.Time, fact
 	})
 }
 
+// PutFacts records a node's facts, unless newer ones are stored.
+func (s *Store) PutFacts(ctx context.Context, name string, seen time.Time, facts []byte, seq uint64) (bool, error) {
+	var stored bool
+	err := s.write(ctx, fmt.Sprintf("put the facts of node %q", name), func(tx *sql.Tx) error {
+		if err := oneRow(tx.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE name = ?`, micros(seen), name)); err != nil {
+			return err
+		}
+		var err error
+		stored, err = putFacts(ctx, tx, name, facts, seq)
+		return err
+	})
+	return stored, err
+}
+
+// putFacts stores facts numbered seq unless facts numbered as high are stored (seq 0:
+// not numbered, always stored).
+func putFacts(ctx context.Context, tx *sql.Tx, name string, facts []byte, seq uint64) (bool, error) {
+	if facts == nil {
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE nodes SET facts = ?, facts_seq = max(facts_seq, ?) WHERE name = ? AND (? = 0 OR facts_seq < ?)`,
+		facts, int64(seq), name, int64(seq), int64(seq))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // RecordReturns records returns collected from a node, if they are newer than the last.
-func (s *Store) RecordReturns(ctx context.Context, name string, seq uint64, collected time.Time, facts []byte) (bool, error) {
+func (s *Store) RecordReturns(ctx context.Context, name string, seq uint64, collected time.Time, facts []byte, factsSeq uint64) (bool, error) {
 	var recorded bool
 	err := s.write(ctx, fmt.Sprintf("record returns %d of node %q", seq, name), func(tx *sql.Tx) error {
 		if err := nodeExists(ctx, tx, name); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE nodes SET returns_seq = ?, last_returns = ?, facts = CASE WHEN ? THEN ? ELSE facts END
-			WHERE name = ? AND returns_seq < ?`, int64(seq), micros(collected), facts != nil, facts, name, int64(seq))
+		res, err := tx.ExecContext(ctx, `UPDATE nodes SET returns_seq = ?, last_returns = ? WHERE name = ? AND returns_seq < ?`,
+			int64(seq), micros(collected), name, int64(seq))
 		if err != nil {
 			return err
 		}
 		n, err := res.RowsAffected()
-		recorded = n == 1
+		if recorded = n == 1; !recorded || factsSeq == 0 {
+			return err
+		}
+		_, err = putFacts(ctx, tx, name, facts, factsSeq)
 		return err
 	})
 	return recorded, err

@@ -47,6 +47,8 @@ var migrations = []string{
 	// 3: returns collected from USB sticks.
 	`ALTER TABLE nodes ADD COLUMN returns_seq INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE nodes ADD COLUMN last_returns INTEGER NOT NULL DEFAULT 0;`,
+	// 4: the number of the facts stored (PutFacts).
+	`ALTER TABLE nodes ADD COLUMN facts_seq INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate brings the schema to the latest version, in one transaction.
