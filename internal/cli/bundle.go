@@ -50,10 +50,11 @@ func newBundleExport(s *streams) *cobra.Command {
 		Use:   "export --to DIR (--nodes NAME,... | --where COLUMN=VALUE | --all) [--full]",
 		Short: "Write the latest release onto a stick for the nodes named",
 		Long: `Write a bundle of the server's latest release into DIR (a mounted USB stick) for the nodes
-named (or whose row of the release's inventory has VALUE in COLUMN: --where
-Department="La Rioja"): the signed metadata and manifest, their encrypted secrets, and for each node static
-deltas from the trees it holds (as its last report says) to the release's, so that only
-what it lacks travels; from nothing for a node never heard from, or for all with --full.
+named, or those whose row of the release's inventory has VALUE in COLUMN (--where
+Department="La Rioja"), or all approved nodes: the signed metadata and manifest, their
+encrypted secrets, and for each node static deltas from the trees it holds (as its last
+report says) to the release's, so that only what it lacks travels; from nothing for a
+node never heard from, or for all with --full.
 
 The server builds the deltas it lacks first (minutes for a large library). The space needed
 is said before anything is written. An export that is cut (a full stick, Ctrl-C) is
