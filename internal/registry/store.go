@@ -76,6 +76,8 @@ type Store interface {
 	// they were stored), at most limit of them if limit > 0. ErrNotFound if there is no
 	// such node.
 	ListReports(ctx context.Context, node string, limit int) ([]Report, error)
+	// ListReportHeads is ListReports without the reports' bodies.
+	ListReportHeads(ctx context.Context, node string, limit int) ([]Report, error)
 	// PruneReports removes the reports the retention does not keep, of one node or, for
 	// node "", of every node, and returns how many it removed. Each node's newest report
 	// is always kept. A node with no reports, or no such node, is not an error.

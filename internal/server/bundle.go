@@ -30,19 +30,23 @@ type holdings struct {
 	Trees  map[string]string `json:"trees"`
 }
 
-// holdingsOf reads what node holds from its newest report (none if it never reported),
+// holdingsOf reads what node holds from its newest reports (none if it never reported),
 // and the IDs of its newest reports (bundle.ReceivedListed of them).
 func (s *Server) holdingsOf(r *http.Request, node string) (holdings, []string, error) {
-	reports, err := s.store.ListReports(r.Context(), node, bundle.ReceivedListed)
-	if err != nil || len(reports) == 0 {
+	heads, err := s.store.ListReportHeads(r.Context(), node, bundle.ReceivedListed)
+	if err != nil || len(heads) == 0 {
 		return holdings{}, nil, err
 	}
-	ids := make([]string, len(reports))
-	for i, rep := range reports {
-		ids[i] = rep.ID
+	ids := make([]string, len(heads))
+	for i, h := range heads {
+		ids[i] = h.ID
 	}
-	// The report of the highest release, the newest received among equals: a stick that
-	// came back late brings older reports after newer ones.
+	// From the report of the highest release among the newest few, the newest received
+	// among equals: a stick that came back late brings older reports after newer ones.
+	reports, err := s.store.ListReports(r.Context(), node, holdingsFrom)
+	if err != nil || len(reports) == 0 { // none: pruned meanwhile
+		return holdings{}, ids, err
+	}
 	newest := reports[0]
 	for _, rep := range reports[1:] {
 		if rep.Release > newest.Release {
@@ -57,6 +61,9 @@ func (s *Server) holdingsOf(r *http.Request, node string) (holdings, []string, e
 	}
 	return *body.Holds, ids, nil
 }
+
+// holdingsFrom is how many of a node's newest reports holdingsOf reads whole.
+const holdingsFrom = 10
 
 // postBundle plans a USB bundle of the latest release for the nodes asked for: for each
 // node, a static delta to each tree the release needs on it (its config, the content its

@@ -137,6 +137,23 @@ func testListReportsNewestFirst(t *testing.T, s registry.Store) {
 		}
 	}
 	checkReport(t, listReports(t, s, "web1", 1)[0], report("web1", "d", 4))
+
+	// The heads: the same reports in the same order, without their bodies.
+	heads, err := s.ListReportHeads(ctx, "web1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := listReports(t, s, "web1", 3)
+	if len(heads) != len(full) {
+		t.Fatalf("ListReportHeads = %v, ListReports = %v", reportIDs(heads), reportIDs(full))
+	}
+	for i := range heads {
+		want := full[i]
+		want.Body = nil
+		checkReport(t, heads[i], want)
+	}
+	_, err = s.ListReportHeads(ctx, "ghost", 0)
+	wantErr(t, "ListReportHeads of no node", err, registry.ErrNotFound)
 }
 
 func testPruneReports(t *testing.T, s registry.Store) {

@@ -35,9 +35,22 @@ func (s *Store) PutReport(ctx context.Context, r registry.Report) (bool, error) 
 
 // ListReports returns a node's newest reports first.
 func (s *Store) ListReports(ctx context.Context, node string, limit int) ([]registry.Report, error) {
+	return s.listReports(ctx, node, limit, true)
+}
+
+// ListReportHeads returns a node's newest reports first, without their bodies.
+func (s *Store) ListReportHeads(ctx context.Context, node string, limit int) ([]registry.Report, error) {
+	return s.listReports(ctx, node, limit, false)
+}
+
+func (s *Store) listReports(ctx context.Context, node string, limit int, bodies bool) ([]registry.Report, error) {
 	op := fmt.Sprintf("list reports of node %q", node)
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
+	}
+	body := "NULL"
+	if bodies {
+		body = "body"
 	}
 	// One read transaction, so the node check and the reports agree.
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -48,7 +61,7 @@ func (s *Store) ListReports(ctx context.Context, node string, limit int) ([]regi
 	if err := nodeExists(ctx, tx, node); err != nil {
 		return nil, s.errorf(op, err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT node, id, received, outcome, release, body FROM reports
+	rows, err := tx.QueryContext(ctx, `SELECT node, id, received, outcome, release, `+body+` FROM reports
 		WHERE node = ? ORDER BY received DESC, seq DESC LIMIT ?`, node, limit)
 	if err != nil {
 		return nil, s.errorf(op, err)
