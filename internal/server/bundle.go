@@ -133,34 +133,21 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		need := []resource.TreeRoot{{Address: "config", ID: m.Config}}
-		need = append(need, trees...)
+		need := append([]resource.TreeRoot{{Address: "config", ID: m.Config}}, trees...)
 		bn := api.BundleNode{Name: ev.Node}
 		for _, t := range need {
 			roots[t.ID.String()] = true
-			bt := api.BundleTree{Address: t.Address, Root: t.ID.String()}
-			from := held.Trees[t.Address]
-			if t.Address == "config" {
-				from = held.Config
-			}
-			if held.holds(t.ID) {
-				bt.Held = true
-			} else {
-				fromID, err := store.ParseID(from)
-				if err == nil {
-					ok, known := usable[fromID]
-					if !known {
-						ok = usableBase(ctx, repo, fromID)
-						usable[fromID] = ok
-					}
-					if !ok {
-						fromID = store.ID{}
-					}
+			bt := planTree(t, held, func(id store.ID) bool {
+				ok, known := usable[id]
+				if !known {
+					ok = usableBase(ctx, repo, id)
+					usable[id] = ok
 				}
-				if !fromID.IsZero() {
-					bt.From = fromID.String()
-				}
-				deltas[[2]store.ID{fromID, t.ID}] = true
+				return ok
+			})
+			if !bt.Held {
+				from, _ := store.ParseID(bt.From) // "": the zero ID, from nothing
+				deltas[[2]store.ID{from, t.ID}] = true
 			}
 			bn.Trees = append(bn.Trees, bt)
 		}
@@ -209,6 +196,25 @@ func (s *Server) postBundle(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("bundle planned", "id", ix.ID, "release", m.Version, "nodes", len(ix.Nodes), "files", len(ix.Files), "bytes", ix.Size())
 	writeJSON(w, http.StatusOK, plan)
 	return nil
+}
+
+// planTree says how tree t reaches a node that holds held: nothing if it holds it,
+// else a delta from the tree it holds at the same address if the office can start one
+// from there (usable), else from nothing.
+func planTree(t resource.TreeRoot, held holdings, usable func(store.ID) bool) api.BundleTree {
+	bt := api.BundleTree{Address: t.Address, Root: t.ID.String()}
+	if held.holds(t.ID) {
+		bt.Held = true
+		return bt
+	}
+	from := held.Trees[t.Address]
+	if t.Address == "config" {
+		from = held.Config
+	}
+	if id, err := store.ParseID(from); err == nil && !id.IsZero() && usable(id) {
+		bt.From = id.String()
+	}
+	return bt
 }
 
 func (h holdings) holds(id store.ID) bool {
