@@ -274,3 +274,31 @@ func (c *Config) InventoryNodes(column, value string) ([]string, error) {
 	}
 	return nodes, nil
 }
+
+// InventoryColumn returns, by node, the value of one inventory column (a header as the
+// spreadsheet writes it, or as a variable), and the column's variable name; column ""
+// is the first column after the one naming the nodes (a school's name, usually). Nil if
+// the config has no inventory or the inventory no such column.
+func (c *Config) InventoryColumn(column string) (map[string]string, string) {
+	inv := c.inventory
+	if inv == nil {
+		return nil, ""
+	}
+	name := columnName(column)
+	if column == "" {
+		for _, col := range inv.columns {
+			if col != columnName(inv.keyColumn) {
+				name = col
+				break
+			}
+		}
+	}
+	if name == "" || !slices.Contains(inv.columns, name) {
+		return nil, ""
+	}
+	out := make(map[string]string, len(inv.rows))
+	for node, row := range inv.rows {
+		out[node] = row.values[name]
+	}
+	return out, name
+}

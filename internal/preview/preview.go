@@ -325,3 +325,14 @@ func InventoryNodes(dir, column, value string) ([]string, error) {
 	}
 	return cfg.InventoryNodes(column, value)
 }
+
+// InventoryColumn loads the config in dir and returns one column of its inventory by
+// node (lang.Config.InventoryColumn).
+func InventoryColumn(dir, column string) (map[string]string, string, error) {
+	cfg, diags := load(dir)
+	if diags.HasErrors() {
+		return nil, "", fmt.Errorf("the config: %s", describe(diags, dir))
+	}
+	values, name := cfg.InventoryColumn(column)
+	return values, name, nil
+}

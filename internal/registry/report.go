@@ -28,6 +28,13 @@ func (r Report) Check() error {
 	return nil
 }
 
+// NodeStatus is a node (its Facts left out) and the head of its newest report (its Body
+// left out; nil if it never reported).
+type NodeStatus struct {
+	Node
+	Last *Report
+}
+
 // Retention says which of a node's reports a store keeps: its newest Newest (0: no limit
 // on the count), none received before Since (zero: no limit on the age), and in any case
 // its newest one, so that a node silent for months still shows how its last run went.

@@ -27,6 +27,9 @@ type Store interface {
 	GetNode(ctx context.Context, name string) (Node, error)
 	// ListNodes returns every node, by name.
 	ListNodes(ctx context.Context) ([]Node, error)
+	// FleetStatus returns every node, by name, without its facts, with the head of its
+	// newest report (nil if none): one look at the whole fleet (the dashboard).
+	FleetStatus(ctx context.Context) ([]NodeStatus, error)
 	// SetNodeState approves or revokes a node. A non-empty certSerial replaces the
 	// stored one; an empty one keeps it (a revocation keeps the revoked serial on record).
 	SetNodeState(ctx context.Context, name string, s NodeState, certSerial string) error

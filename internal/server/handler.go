@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/satchelcm/satchel/internal/api"
+	"github.com/satchelcm/satchel/internal/dashboard"
 )
 
 // Handler returns the server's HTTP handler: every endpoint of package api.
@@ -29,5 +30,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.PathAdminTokens, s.adminOnly(s.listTokens))
 	mux.Handle("POST "+api.PathAdminTokens, s.adminOnly(s.createToken))
 	mux.Handle("POST "+api.PathAdminTokens+"/{hash}/revoke", s.adminOnly(s.revokeToken))
+
+	mux.Handle(dashboard.Prefix, s.dash.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler(dashboard.Prefix, http.StatusSeeOther))
 	return mux
 }

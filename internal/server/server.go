@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/satchelcm/satchel/internal/dashboard"
 	"github.com/satchelcm/satchel/internal/pki"
 	"github.com/satchelcm/satchel/internal/registry"
 	"github.com/satchelcm/satchel/internal/registry/sqlite"
@@ -67,6 +68,7 @@ type Server struct {
 	admin     Credential
 	cert      tls.Certificate
 	log       *slog.Logger
+	dash      *dashboard.Dashboard
 }
 
 // Open prepares the data directory — on first start the CA, the state database, the
@@ -144,6 +146,9 @@ func (s *Server) open() error {
 	}
 	s.adminHash = sha256.Sum256([]byte(s.admin.Token))
 	if s.cert, err = ca.IssueServer(s.cfg.Hosts, DefaultServerCertValidity); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if s.dash, err = s.newDashboard(); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	return nil

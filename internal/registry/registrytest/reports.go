@@ -212,3 +212,36 @@ func testPruneReports(t *testing.T, s registry.Store) {
 	put(t, s, node("web4", "k4", ""))
 	prune("web4", registry.Retention{Newest: 1, Since: at(100)}, 0)
 }
+
+func testFleetStatus(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	put(t, s, node("web2", "k2", ""), node("web1", "k1", ""), node("web3", "k3", ""))
+	for _, r := range []registry.Report{report("web1", "a", 1), report("web1", "c", 3), report("web1", "b", 2), report("web2", "x", 9)} {
+		if _, err := s.PutReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.RecordReturns(ctx, "web2", 4, at(10), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FleetStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Name != "web1" || got[1].Name != "web2" || got[2].Name != "web3" {
+		t.Fatalf("FleetStatus: %d nodes %v, want web1, web2, web3", len(got), got)
+	}
+	for i, want := range []registry.Report{report("web1", "c", 3), report("web2", "x", 9)} {
+		want.Body = nil
+		if got[i].Last == nil {
+			t.Fatalf("%s: no last report", got[i].Name)
+		}
+		checkReport(t, *got[i].Last, want)
+	}
+	if got[2].Last != nil {
+		t.Errorf("web3 never reported, yet its last report is %+v", got[2].Last)
+	}
+	want := node("web2", "k2", "")
+	want.Facts, want.ReturnsSeq, want.LastReturns = nil, 4, at(10)
+	checkNode(t, got[1].Node, want)
+}

@@ -134,6 +134,44 @@ func (s *Store) ListNodes(ctx context.Context) ([]registry.Node, error) {
 	return nodes, nil
 }
 
+// FleetStatus returns every node with the head of its newest report, in one query: the
+// newest report of each node is found through the reports_newest index.
+func (s *Store) FleetStatus(ctx context.Context) ([]registry.NodeStatus, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT n.name, n.state, n.key_fingerprint, n.machine_id, n.enrolled, n.last_seen,
+		n.cert_serial, n.token_label, n.recipient, n.returns_seq, n.last_returns, r.id, r.received, r.outcome, r.release
+		FROM nodes n LEFT JOIN reports r ON r.seq = (SELECT seq FROM reports WHERE node = n.name ORDER BY received DESC, seq DESC LIMIT 1)
+		ORDER BY n.name`)
+	if err != nil {
+		return nil, s.errorf("fleet status", err)
+	}
+	defer func() { _ = rows.Close() }() // rows.Err reports what matters
+	var out []registry.NodeStatus
+	for rows.Next() {
+		var st registry.NodeStatus
+		n := &st.Node
+		var enrolled, seen, returnsSeq, lastReturns int64
+		var id, outcome sql.NullString
+		var received, release sql.NullInt64
+		if err := rows.Scan(&n.Name, &n.State, &n.KeyFingerprint, &n.MachineID, &enrolled, &seen, &n.CertSerial, &n.TokenLabel,
+			&n.Recipient, &returnsSeq, &lastReturns, &id, &received, &outcome, &release); err != nil {
+			return nil, s.errorf("fleet status", err)
+		}
+		n.Enrolled, n.LastSeen, n.ReturnsSeq = fromMicros(enrolled), fromMicros(seen), uint64(returnsSeq)
+		if lastReturns != 0 {
+			n.LastReturns = fromMicros(lastReturns)
+		}
+		if id.Valid {
+			st.Last = &registry.Report{Node: n.Name, ID: id.String, Received: fromMicros(received.Int64), Outcome: outcome.String,
+				Release: uint64(release.Int64)}
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf("fleet status", err)
+	}
+	return out, nil
+}
+
 // FindByMachineID returns the nodes with that machine ID.
 func (s *Store) FindByMachineID(ctx context.Context, machineID string) ([]registry.Node, error) {
 	if machineID == "" {

@@ -1,0 +1,306 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/satchelcm/satchel/internal/api"
+	"github.com/satchelcm/satchel/internal/registry"
+	"github.com/satchelcm/satchel/internal/server"
+)
+
+// browser is an operator's browser: cookies kept, redirects not followed (so that the
+// tests see them).
+type browser struct {
+	t    *testing.T
+	s    *testServer
+	c    *http.Client
+	csrf string
+}
+
+func newBrowser(t *testing.T, s *testServer) *browser {
+	c := s.rawClient(t)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &browser{t: t, s: s, c: c}
+}
+
+// page is a response as the tests read it.
+type page struct {
+	status   int
+	location string
+	body     string
+	header   http.Header
+}
+
+func (b *browser) do(method, path string, form url.Values, headers ...string) page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.s.url+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	p := page{status: resp.StatusCode, location: resp.Header.Get("Location"), body: string(data), header: resp.Header}
+	if m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(p.body); m != nil {
+		b.csrf = m[1]
+	}
+	return p
+}
+
+func (b *browser) login() {
+	b.t.Helper()
+	cred, err := server.LoadCredential(b.s.data + "/" + server.CredentialFile)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	p := b.do(http.MethodPost, "/ui/login", url.Values{"token": {cred.Token}})
+	if p.status != http.StatusSeeOther || p.location != "/ui/" {
+		b.t.Fatalf("login: %d to %q: %s", p.status, p.location, p.body)
+	}
+	b.do(http.MethodGet, "/ui/", nil) // for the CSRF token
+}
+
+func wantPage(t *testing.T, what string, p page, status int, contains ...string) {
+	t.Helper()
+	if p.status != status {
+		t.Errorf("%s: status %d, want %d (%.300s)", what, p.status, status, p.body)
+	}
+	for _, c := range contains {
+		if !strings.Contains(p.body, c) {
+			t.Errorf("%s: the page lacks %q", what, c)
+		}
+	}
+}
+
+// Without a session every page sends to the login page, and every form is refused; a
+// wrong token opens none; the session cookie is HttpOnly, Secure and SameSite=Strict;
+// logging out ends it.
+func TestDashboardNeedsALogin(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.enrolled(t, "school-1")
+	b := newBrowser(t, s)
+	for _, path := range []string{"/ui/", "/ui/nodes/school-1", "/ui/pending", "/ui/?status=failing"} {
+		p := b.do(http.MethodGet, path, nil)
+		if p.status != http.StatusSeeOther || p.location != "/ui/login" {
+			t.Errorf("GET %s without a session: %d to %q, want 303 to /ui/login", path, p.status, p.location)
+		}
+	}
+	if p := b.do(http.MethodGet, "/", nil); p.status != http.StatusSeeOther || p.location != "/ui/" {
+		t.Errorf("GET /: %d to %q", p.status, p.location)
+	}
+	p := b.do(http.MethodPost, "/ui/nodes/school-1/revoke", url.Values{"csrf": {"x"}})
+	wantPage(t, "revoke without a session", p, http.StatusUnauthorized, "log in again")
+	p = b.do(http.MethodPost, "/ui/login", url.Values{"token": {"satchel-admin-wrong"}})
+	wantPage(t, "a wrong token", p, http.StatusUnauthorized, "That is not the admin token")
+	if p.header.Get("Set-Cookie") != "" {
+		t.Errorf("a wrong token set a cookie: %s", p.header.Get("Set-Cookie"))
+	}
+	if n, _ := s.node(t, "school-1"); n.State != registry.Approved {
+		t.Errorf("school-1 is %s after the refused forms", n.State)
+	}
+
+	cred, err := server.LoadCredential(s.data + "/" + server.CredentialFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = b.do(http.MethodPost, "/ui/login", url.Values{"token": {cred.Token}})
+	cookie := p.header.Get("Set-Cookie")
+	for _, attr := range []string{"satchel_session=", "Path=/ui/", "HttpOnly", "Secure", "SameSite=Strict"} {
+		if !strings.Contains(cookie, attr) {
+			t.Errorf("the session cookie %q lacks %s", cookie, attr)
+		}
+	}
+	p = b.do(http.MethodGet, "/ui/", nil)
+	wantPage(t, "the fleet page", p, http.StatusOK, "Fleet", "school-1")
+	for _, h := range []string{"Content-Security-Policy", "X-Content-Type-Options"} {
+		if p.header.Get(h) == "" {
+			t.Errorf("the page has no %s header", h)
+		}
+	}
+	p = b.do(http.MethodPost, "/ui/logout", url.Values{"csrf": {b.csrf}})
+	if p.status != http.StatusSeeOther {
+		t.Errorf("logout: %d", p.status)
+	}
+	if p = b.do(http.MethodGet, "/ui/", nil); p.status != http.StatusSeeOther {
+		t.Errorf("after logout: %d, want the login page", p.status)
+	}
+}
+
+// Every form needs the session's CSRF token, and a cross-origin POST is refused even
+// with it; with it, from the page, the action is done.
+func TestDashboardCSRF(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.enrolled(t, "school-1")
+	b := newBrowser(t, s)
+	b.login()
+	for _, tc := range []struct {
+		what    string
+		form    url.Values
+		headers []string
+	}{
+		{"no token", url.Values{}, nil},
+		{"another token", url.Values{"csrf": {"forged-token"}}, nil},
+		{"a cross-origin POST", url.Values{"csrf": {b.csrf}}, []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}},
+	} {
+		p := b.do(http.MethodPost, "/ui/nodes/school-1/revoke", tc.form, tc.headers...)
+		if p.status != http.StatusForbidden {
+			t.Errorf("revoke with %s: %d, want 403", tc.what, p.status)
+		}
+		if n, _ := s.node(t, "school-1"); n.State != registry.Approved {
+			t.Fatalf("revoke with %s: school-1 is %s", tc.what, n.State)
+		}
+	}
+	p := b.do(http.MethodPost, "/ui/nodes/school-1/revoke", url.Values{"csrf": {b.csrf}})
+	if p.status != http.StatusSeeOther || p.location != "/ui/nodes/school-1" {
+		t.Errorf("revoke from the page: %d to %q", p.status, p.location)
+	}
+	if n, _ := s.node(t, "school-1"); n.State != registry.Revoked {
+		t.Errorf("school-1 is %s after its revocation", n.State)
+	}
+}
+
+// Names, facts, errors and diffs are data, never markup: a node named <script>… and its
+// hostile facts and report render inert.
+func TestDashboardEscapes(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	ctx := context.Background()
+	hostile := `<script>alert("x")</script>`
+	// The name cannot be enrolled (names are checked), so it is put in the store itself:
+	// the dashboard must not rely on the check.
+	n := registry.Node{Name: hostile, State: registry.Pending, KeyFingerprint: strings.Repeat("ab", 32), MachineID: `"><img src=x onerror=alert(1)>`,
+		Enrolled: time.Now(), LastSeen: time.Now(), Facts: []byte(`{"hostname":"` + strings.ReplaceAll(hostile, `"`, `\"`) + `"}`)}
+	if err := s.Store().PutPendingNode(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	_, node := s.enrolled(t, "school-1")
+	body := `{"outcome":"failed","release":1,"error":"` + strings.ReplaceAll(hostile, `"`, `\"`) +
+		`","run":{"resources":[{"address":"file.x","status":"failed","diff":"<b>diff</b>","error":"<i>boom</i>"}]}}`
+	if _, err := node.PutReport(ctx, api.ReportUpload{ID: "r1", Outcome: "failed", Release: 1, Body: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, s)
+	b.login()
+	for _, path := range []string{"/ui/", "/ui/pending", "/ui/nodes/" + url.PathEscape(hostile), "/ui/nodes/school-1", "/ui/?q=" + url.QueryEscape(hostile)} {
+		p := b.do(http.MethodGet, path, nil)
+		if p.status != http.StatusOK {
+			t.Errorf("GET %s: %d", path, p.status)
+		}
+		for _, raw := range []string{"<script>alert", "<img src=x", "<b>diff</b>", "<i>boom</i>"} {
+			if strings.Contains(p.body, raw) {
+				t.Errorf("GET %s: the page holds %q as markup", path, raw)
+			}
+		}
+	}
+	p := b.do(http.MethodGet, "/ui/nodes/school-1", nil)
+	wantPage(t, "the failing node's page", p, http.StatusOK, "&lt;i&gt;boom&lt;/i&gt;", "&lt;b&gt;diff&lt;/b&gt;", "failing")
+}
+
+// The fleet page counts nodes by status, judging silence by how each node reaches the
+// office; the pending page approves and rejects.
+func TestDashboardFleetAndPending(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s := startServerWith(t, server.Config{Now: clock})
+	ctx := context.Background()
+	_, ok := s.enrolled(t, "school-ok")
+	_, failing := s.enrolled(t, "school-failing")
+	s.enrolled(t, "school-courier")
+	s.enrolled(t, "school-silent")
+	if _, _, err := s.enroll(t, "school-new", "", "mid-new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.enroll(t, "school-spam", "", "mid-spam"); err != nil {
+		t.Fatal(err)
+	}
+	for _, up := range []struct {
+		n interface {
+			PutReport(context.Context, api.ReportUpload) (bool, error)
+		}
+		outcome string
+	}{{ok, "applied"}, {failing, "failed"}} {
+		if _, err := up.n.PutReport(ctx, api.ReportUpload{ID: "r1", Outcome: up.outcome, Release: 0, Body: []byte(`{"outcome":"` + up.outcome + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Three hours on: the courier school's returns were collected an hour ago (it is not
+	// silent: sticks come every few weeks); the silent school has not been heard from.
+	mu.Lock()
+	now = now.Add(3 * time.Hour)
+	mu.Unlock()
+	if _, err := s.Store().RecordReturns(ctx, "school-courier", 1, now.Add(-time.Hour), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"school-ok", "school-failing"} { // heard from recently
+		if err := s.Store().TouchNode(ctx, n, now.Add(-time.Minute), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t, s)
+	b.login()
+	p := b.do(http.MethodGet, "/ui/", nil)
+	counts := map[string]string{"in sync": "2", "failing": "1", "pending approval": "2", "silent": "1"}
+	for status, n := range counts {
+		if !regexp.MustCompile(`<span class="n">` + n + `</span> ` + status + `</a>`).MatchString(p.body) {
+			t.Errorf("the fleet page does not count %s %s", n, status)
+		}
+	}
+	if !regexp.MustCompile(`school-courier</a></td>\s*<td></td>\s*<td>in sync</td>[\s\S]*?<td>USB stick</td>`).MatchString(p.body) {
+		t.Errorf("the courier school is not shown in sync, reached by USB stick")
+	}
+	p = b.do(http.MethodGet, "/ui/?status=failing", nil)
+	if !strings.Contains(p.body, "school-failing") || strings.Contains(p.body, ">school-ok<") {
+		t.Errorf("filtered by failing, the page shows other nodes")
+	}
+
+	p = b.do(http.MethodGet, "/ui/pending", nil)
+	wantPage(t, "the pending page", p, http.StatusOK, "school-new", "school-spam")
+	p = b.do(http.MethodPost, "/ui/nodes/school-new/approve", url.Values{"csrf": {b.csrf}, "back": {"pending"}})
+	if p.status != http.StatusSeeOther || p.location != "/ui/pending" {
+		t.Errorf("approve: %d to %q", p.status, p.location)
+	}
+	if n, _ := s.node(t, "school-new"); n.State != registry.Approved {
+		t.Errorf("school-new is %s after its approval", n.State)
+	}
+	b.do(http.MethodPost, "/ui/nodes/school-spam/reject", url.Values{"csrf": {b.csrf}})
+	if _, err := s.Store().GetNode(ctx, "school-spam"); err == nil {
+		t.Error("school-spam is still there after its rejection")
+	}
+	p = b.do(http.MethodPost, "/ui/nodes/school-ok/reject", url.Values{"csrf": {b.csrf}})
+	wantPage(t, "rejecting an approved node", p, http.StatusConflict, "cannot be rejected")
+}
