@@ -68,6 +68,8 @@ const (
 	// PathAdminReturns: POST ReturnsUpload → ReturnsReceipt: what a node wrote back on a
 	// stick, ingested as if it had come over the network. Idempotent.
 	PathAdminReturns = "/v1/admin/returns"
+	// PathAdminFleet: GET → Fleet: every node's status, as the dashboard shows it.
+	PathAdminFleet = "/v1/admin/fleet"
 	// PathAdminTokens: GET → []Token, POST TokenRequest → Token (with its ID, shown once).
 	// + "/HASH/revoke": POST → 204.
 	PathAdminTokens = "/v1/admin/tokens"
@@ -344,4 +346,25 @@ type ReturnsReceipt struct {
 	Recorded bool `json:"recorded"`
 	Reports  int  `json:"reports"` // listed
 	Stored   int  `json:"stored"`  // new to the server
+}
+
+// Fleet is the whole fleet at a glance, as the dashboard's fleet page shows it.
+type Fleet struct {
+	Latest     uint64         `json:"latest"`      // the newest release (0: none)
+	SiteColumn string         `json:"site_column"` // the inventory column of Site
+	Counts     map[string]int `json:"counts"`      // nodes by status
+	Nodes      []FleetNode    `json:"nodes"`       // by name
+}
+
+// FleetNode is one node's status. Status is one of "in sync", "behind", "failing",
+// "rolled back", "pending approval", "silent", "revoked"; Via "network", "USB stick" or
+// "never".
+type FleetNode struct {
+	Name        string    `json:"name"`
+	Site        string    `json:"site,omitempty"`
+	Status      string    `json:"status"`
+	Release     uint64    `json:"release"`          // in place at its last run (0: none reported)
+	Result      string    `json:"result,omitempty"` // its last run's outcome
+	LastContact time.Time `json:"last_contact,omitzero"`
+	Via         string    `json:"via"`
 }

@@ -45,7 +45,7 @@ short fingerprint of the TLS key.
 The server is trusted by the fingerprint of its CA, which 'satchel server' printed: give
 it whole (64 hex digits). With a bootstrap token (satchel tokens create) the node is
 approved at once; without one it waits until an operator, having compared the fingerprint
-printed here with the one 'satchel nodes list' shows, runs 'satchel nodes approve NAME'.
+printed here with the one 'satchel nodes pending' shows, runs 'satchel nodes approve NAME'.
 Once approved, the node holds its certificate and trusts the server's release repository;
 'satchel agent' then pulls releases from the server and uploads its reports, with no
 --repo or --trust.

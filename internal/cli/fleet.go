@@ -124,36 +124,104 @@ func newNodes(s *streams) *cobra.Command {
 		Short: "List, approve, revoke and forget the server's nodes",
 		Long: `Manage the nodes enrolled with a satchel server, through its admin API.
 
-Before approving a node, compare the fingerprint 'satchel nodes list' shows with the one
+Before approving a node, compare the fingerprint 'satchel nodes pending' shows with the one
 'satchel enroll' printed on the node: with --fingerprint, approve refuses a mismatch.
 A revoked node is refused from its next request on; forget removes a node and its
 reports, so that its name can enroll again with a new key (a replaced machine).`,
 	}
 	f.register(cmd)
 	ctx := context.Background()
+	var status, search string
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the nodes: state, key fingerprint, last contact",
-		Args:  wantArgs(0, "no arguments"),
+		Use:   "list [--status STATUS] [--search TEXT]",
+		Short: "List the nodes as the dashboard does: status, release, last run, last contact",
+		Long: `List the nodes with their status, as the dashboard's fleet page shows it: in sync, behind,
+failing, rolled back, pending approval, silent (judged by how each node reaches the
+office: a school reached by USB stick is not silent after hours), or revoked; the release
+in place at its last run, that run's outcome, its last contact and how it came (network or
+USB stick). A summary line counts them all. --status and --search (a part of the name or
+site, without case) narrow the list, not the summary.`,
+		Args: wantArgs(0, "no arguments"),
 		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
-			nodes, err := a.Nodes(ctx)
+			fleet, err := a.Fleet(ctx)
 			if err != nil {
 				return fail("%v", err)
+			}
+			want, err := fleetStatus(status)
+			if err != nil {
+				return err
+			}
+			nodes := fleet.Nodes[:0:0]
+			for _, n := range fleet.Nodes {
+				text := strings.ToLower(search)
+				if (want == "" || n.Status == want) && (text == "" || strings.Contains(strings.ToLower(n.Name), text) || strings.Contains(strings.ToLower(n.Site), text)) {
+					nodes = append(nodes, n)
+				}
+			}
+			if f.output == "json" {
+				fleet.Nodes = nodes
+				return printJSON(s, fleet)
+			}
+			now := time.Now()
+			tw := tabwriter.NewWriter(s.stdout, 2, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSITE\tSTATUS\tRELEASE\tLAST RUN\tLAST CONTACT\tVIA")
+			for _, n := range nodes {
+				rel, result := "-", "-"
+				if n.Release > 0 {
+					rel = strconv.FormatUint(n.Release, 10)
+				}
+				if n.Result != "" {
+					result = n.Result
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, clip(n.Site, 24), n.Status, rel, result, ago(n.LastContact, now), n.Via)
+			}
+			_ = tw.Flush()
+			var parts []string
+			for _, st := range fleetStatuses {
+				if c := fleet.Counts[st]; c > 0 || st == "in sync" {
+					parts = append(parts, fmt.Sprintf("%d %s", c, st))
+				}
+			}
+			shown := ""
+			if len(nodes) != len(fleet.Nodes) {
+				shown = fmt.Sprintf(" (%d shown)", len(nodes))
+			}
+			latest := "no release yet"
+			if fleet.Latest > 0 {
+				latest = fmt.Sprintf("latest release %d", fleet.Latest)
+			}
+			fmt.Fprintf(s.stdout, "%s%s: %s; %s\n", plural(len(fleet.Nodes), "node"), shown, strings.Join(parts, ", "), latest)
+			return nil
+		}),
+	}
+	list.Flags().StringVar(&status, "status", "", "only the nodes of this `status`: in-sync, behind, failing, rolled-back, pending, silent, revoked")
+	list.Flags().StringVar(&search, "search", "", "only the nodes whose name or site holds this `text`")
+	pending := &cobra.Command{
+		Use:   "pending",
+		Short: "List the enrollment requests waiting for an operator, with the fingerprints to compare",
+		Args:  wantArgs(0, "no arguments"),
+		RunE: f.withAdmin(func(a *client.Admin, args []string) error {
+			all, err := a.Nodes(ctx)
+			if err != nil {
+				return fail("%v", err)
+			}
+			var nodes []api.Node
+			for _, n := range all {
+				if n.State == api.StatePending {
+					nodes = append(nodes, n)
+				}
 			}
 			if f.output == "json" {
 				return printJSON(s, nodes)
 			}
 			now := time.Now()
-			counts := map[string]int{}
 			tw := tabwriter.NewWriter(s.stdout, 2, 8, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tFINGERPRINT\tLAST SEEN\tTOKEN")
+			fmt.Fprintln(tw, "NAME\tFINGERPRINT\tMACHINE ID\tASKED")
 			for _, n := range nodes {
-				counts[n.State]++
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.State, n.Fingerprint, ago(n.LastSeen, now), n.TokenLabel)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.Fingerprint, clip(n.MachineID, 16), ago(n.Enrolled, now))
 			}
 			_ = tw.Flush()
-			fmt.Fprintf(s.stdout, "%s: %d approved, %d pending, %d revoked\n", plural(len(nodes), "node"),
-				counts[api.StateApproved], counts[api.StatePending], counts[api.StateRevoked])
+			fmt.Fprintf(s.stdout, "%s waiting: compare each fingerprint with the one the node printed, then satchel nodes approve NAME --fingerprint FP\n", plural(len(nodes), "node"))
 			return nil
 		}),
 	}
@@ -260,7 +328,7 @@ reports, so that its name can enroll again with a new key (a replaced machine).`
 			return nil
 		}),
 	}
-	cmd.AddCommand(list, show, approve, revoke, forget, recipients)
+	cmd.AddCommand(list, pending, show, approve, revoke, forget, recipients)
 	return cmd
 }
 
@@ -445,4 +513,30 @@ func printServerReport(s *streams, r api.Report) {
 			printReport(s.stdout, run, true)
 		}
 	}
+}
+
+// fleetStatuses are the statuses of api.FleetNode, in the dashboard's order.
+var fleetStatuses = []string{"in sync", "behind", "failing", "rolled back", "pending approval", "silent", "revoked"}
+
+// fleetStatus reads --status: a status, written with a dash or a space, or its first word.
+func fleetStatus(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	v = strings.ToLower(strings.ReplaceAll(v, "-", " "))
+	for _, st := range fleetStatuses {
+		if v == st || v == strings.Fields(st)[0] {
+			return st, nil
+		}
+	}
+	return "", &usageError{fmt.Errorf("--status %q: want in-sync, behind, failing, rolled-back, pending, silent or revoked", v)}
+}
+
+// clip shortens s to n characters, marking the cut.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

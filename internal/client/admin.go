@@ -162,3 +162,10 @@ func (a *Admin) Returns(ctx context.Context, up api.ReturnsUpload) (api.ReturnsR
 	_, err := a.conn.do(ctx, http.MethodPost, api.PathAdminReturns, up, &receipt)
 	return receipt, err
 }
+
+// Fleet returns every node's status, as the dashboard's fleet page shows it.
+func (a *Admin) Fleet(ctx context.Context) (api.Fleet, error) {
+	var f api.Fleet
+	_, err := a.conn.do(ctx, http.MethodGet, api.PathAdminFleet, nil, &f)
+	return f, err
+}

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -138,9 +139,27 @@ func (v fleetView) Link(key, value string) string {
 	return Prefix + "?" + q.Encode()
 }
 
+// Summary is the whole fleet at a glance: every node's row, the counts by status, the
+// latest release, and the inventory column the sites come from.
+type Summary struct {
+	Rows       []Row
+	Counts     map[Status]int
+	Latest     uint64
+	SiteColumn string
+}
+
+// Summary reads the fleet, classifies every node and counts them (the fleet page; the
+// server's JSON API and metrics too).
+func (d *Dashboard) Summary(ctx context.Context) (Summary, error) {
+	rows, counts, latest, column, err := d.fleetRows(ctx)
+	return Summary{Rows: rows, Counts: counts, Latest: latest, SiteColumn: column}, err
+}
+
+// Statuses are the statuses, in the order the fleet page counts them.
+func Statuses() []Status { return slices.Clone(statuses) }
+
 // fleetRows reads the fleet, classifies every node, and counts them.
-func (d *Dashboard) fleetRows(r *http.Request) ([]Row, map[Status]int, uint64, string, error) {
-	ctx := r.Context()
+func (d *Dashboard) fleetRows(ctx context.Context) ([]Row, map[Status]int, uint64, string, error) {
 	fleet, err := d.cfg.Fleet.FleetStatus(ctx)
 	if err != nil {
 		return nil, nil, 0, "", err
@@ -165,7 +184,7 @@ func (d *Dashboard) fleetRows(r *http.Request) ([]Row, map[Status]int, uint64, s
 }
 
 func (d *Dashboard) fleetPage(w http.ResponseWriter, r *http.Request) {
-	rows, counts, latest, column, err := d.fleetRows(r)
+	rows, counts, latest, column, err := d.fleetRows(r.Context())
 	if err != nil {
 		d.cfg.Log.Error("dashboard: fleet", "err", err)
 		d.fail(w, r, http.StatusInternalServerError, "The fleet could not be read (see the server's log).")

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
 	"sync"
 
+	"github.com/satchelcm/satchel/internal/api"
 	"github.com/satchelcm/satchel/internal/dashboard"
 	"github.com/satchelcm/satchel/internal/preview"
 	"github.com/satchelcm/satchel/internal/registry"
@@ -82,4 +84,22 @@ func (f *fleetView) Sites(ctx context.Context) (map[string]string, string, error
 // newDashboard makes the dashboard the server serves under dashboard.Prefix.
 func (s *Server) newDashboard() (*dashboard.Dashboard, error) {
 	return dashboard.New(dashboard.Config{Fleet: &fleetView{s: s}, IsAdmin: s.isAdmin, Log: s.log, Now: s.cfg.Now})
+}
+
+// getFleet answers the fleet's status, as the dashboard's fleet page shows it.
+func (s *Server) getFleet(w http.ResponseWriter, r *http.Request) error {
+	sum, err := s.dash.Summary(r.Context())
+	if err != nil {
+		return err
+	}
+	out := api.Fleet{Latest: sum.Latest, SiteColumn: sum.SiteColumn, Counts: map[string]int{}, Nodes: make([]api.FleetNode, 0, len(sum.Rows))}
+	for _, st := range dashboard.Statuses() {
+		out.Counts[string(st)] = sum.Counts[st]
+	}
+	for _, row := range sum.Rows {
+		out.Nodes = append(out.Nodes, api.FleetNode{Name: row.Name, Site: row.Site, Status: string(row.Status), Release: row.Applied,
+			Result: row.Result, LastContact: row.Contact, Via: row.Via()})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -18,6 +18,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST "+api.PathRenew, s.node(s.renew))
 
 	mux.Handle("GET "+api.PathAdminNodes, s.adminOnly(s.listNodes))
+	mux.Handle("GET "+api.PathAdminFleet, s.adminOnly(s.getFleet))
 	mux.Handle("GET "+api.PathAdminNodes+"/{name}", s.adminOnly(s.getNode))
 	mux.Handle("DELETE "+api.PathAdminNodes+"/{name}", s.adminOnly(s.forgetNode))
 	mux.Handle("POST "+api.PathAdminNodes+"/{name}/approve", s.adminOnly(s.approveNode))
