@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -303,4 +304,52 @@ func TestDashboardFleetAndPending(t *testing.T) {
 	}
 	p = b.do(http.MethodPost, "/ui/nodes/school-ok/reject", url.Values{"csrf": {b.csrf}})
 	wantPage(t, "rejecting an approved node", p, http.StatusConflict, "cannot be rejected")
+}
+
+// GET /metrics, with the admin token, counts nodes by status, enrollments, reports, bytes
+// served and request times; without it, it is refused.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	ctx := context.Background()
+	_, n := s.enrolled(t, "school-1")
+	if _, _, err := s.enroll(t, "school-2", "", "mid-2"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second a duplicate
+		if _, err := n.PutReport(ctx, api.ReportUpload{ID: "r1", Outcome: "applied", Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := n.HTTPClient().Get(s.url + api.PathRepo + "metadata/1.root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	c := s.rawClient(t)
+	r := s.mustDo(t, c, http.MethodGet, server.PathMetrics, nil)
+	wantRefused(t, "metrics without the token", r, http.StatusUnauthorized, api.CodeUnauthorized)
+	cred, err := server.LoadCredential(s.data + "/" + server.CredentialFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = s.mustDo(t, c, http.MethodGet, server.PathMetrics, nil, "Authorization", "Bearer "+cred.Token)
+	wantStatus(t, "metrics", r, http.StatusOK)
+	for _, line := range []string{
+		`satchel_nodes{status="in sync"} 1`,
+		`satchel_nodes{status="pending approval"} 1`,
+		`satchel_nodes{status="failing"} 0`,
+		`satchel_enrollments_total{result="approved"} 1`,
+		`satchel_enrollments_total{result="pending"} 1`,
+		`satchel_reports_received_total{result="stored"} 1`,
+		`satchel_reports_received_total{result="duplicate"} 1`,
+		`satchel_http_request_duration_seconds_count{code="200",route="POST /v1/node/reports"} 2`,
+		`go_goroutines `,
+		"satchel_repo_bytes_served_total " + strconv.Itoa(len(root)),
+	} {
+		if !strings.Contains(string(r.body), line) {
+			t.Errorf("the metrics lack %q", line)
+		}
+	}
 }

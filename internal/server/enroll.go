@@ -20,7 +20,12 @@ import (
 const maxMachineID = 128
 
 // enroll answers an enrollment request (see the package documentation).
-func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) (err error) {
+	defer func() {
+		if err != nil {
+			s.metrics.enrollments.WithLabelValues("refused").Inc()
+		}
+	}()
 	var req api.EnrollRequest
 	if err := readJSON(w, r, api.MaxEnrollBytes, &req); err != nil {
 		return err
@@ -62,6 +67,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
 	state := node.State
 	resp := api.EnrollResponse{Name: req.Name, State: string(state), Fingerprint: pki.Shorten(keyFP)}
 	if state != registry.Approved {
+		s.metrics.enrollments.WithLabelValues("pending").Inc()
 		writeJSON(w, http.StatusAccepted, resp)
 		return nil
 	}
@@ -72,6 +78,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
 	if resp.Trust, err = os.ReadFile(filepath.Join(s.RepoDir(), release.MetadataDir, "root.json")); err != nil {
 		return fmt.Errorf("read the repository's root: %w", err)
 	}
+	s.metrics.enrollments.WithLabelValues("approved").Inc()
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

@@ -127,7 +127,9 @@ func (s *Server) serveRepoFile(w http.ResponseWriter, r *http.Request, rel strin
 	if !info.Mode().IsRegular() {
 		return notFound
 	}
-	http.ServeContent(w, r, "", info.ModTime(), f)
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", info.ModTime(), f)
+	s.metrics.repoBytes.Add(float64(cw.n))
 	return nil
 }
 
@@ -194,6 +196,7 @@ func (s *Server) putReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.countReport(stored)
 	s.log.Debug("report", "node", node, "id", up.ID, "outcome", up.Outcome, "stored", stored)
 	if stored {
 		s.pruneReports(r.Context(), node)

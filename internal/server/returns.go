@@ -86,6 +86,7 @@ func (s *Server) postReturns(w http.ResponseWriter, r *http.Request) error {
 		if stored {
 			receipt.Stored++
 		}
+		s.metrics.countReport(stored)
 	}
 	if receipt.Recorded, err = s.store.RecordReturns(ctx, ret.Node, ret.Seq, now, ret.Facts, ret.FactsSeq); err != nil {
 		return err

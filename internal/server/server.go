@@ -69,6 +69,7 @@ type Server struct {
 	cert      tls.Certificate
 	log       *slog.Logger
 	dash      *dashboard.Dashboard
+	metrics   *metrics
 }
 
 // Open prepares the data directory — on first start the CA, the state database, the
@@ -151,6 +152,7 @@ func (s *Server) open() error {
 	if s.dash, err = s.newDashboard(); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	s.metrics = newMetrics(s)
 	return nil
 }
 
