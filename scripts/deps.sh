@@ -10,6 +10,7 @@ command -v git >/dev/null 2>&1 || need="$need git"
 command -v python3 >/dev/null 2>&1 || need="$need python3" # a static mirror with no Satchel code (agent tests)
 command -v mkfs.vfat >/dev/null 2>&1 || need="$need dosfstools" # a FAT32 stick image (bundle_fat.txtar)
 command -v fusefat >/dev/null 2>&1 || need="$need fusefat"     # mounted without the kernel's vfat
+command -v chromium >/dev/null 2>&1 || need="$need chromium"   # the dashboard in a real browser (chromedp)
 
 if [ -n "$need" ]; then
 	echo "deps: installing$need"

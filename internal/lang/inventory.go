@@ -24,6 +24,7 @@ type inventory struct {
 	keyColumn string
 	separator string
 	columns   []string
+	headers   []string // the columns as the spreadsheet writes them
 	rows      map[string]*inventoryRow
 	order     []string // node names in file order
 	declRange hcl.Range
@@ -119,6 +120,7 @@ func (inv *inventory) parse(data []byte) hcl.Diagnostics {
 		}
 		seen[name] = i + 1
 		inv.columns = append(inv.columns, name)
+		inv.headers = append(inv.headers, strings.TrimSpace(h))
 		if name == columnName(inv.keyColumn) {
 			keyIndex = i
 		}
@@ -276,9 +278,9 @@ func (c *Config) InventoryNodes(column, value string) ([]string, error) {
 }
 
 // InventoryColumn returns, by node, the value of one inventory column (a header as the
-// spreadsheet writes it, or as a variable), and the column's variable name; column ""
-// is the first column after the one naming the nodes (a school's name, usually). Nil if
-// the config has no inventory or the inventory no such column.
+// spreadsheet writes it, or as a variable), and the column's header as the spreadsheet
+// writes it; column "" is the first column after the one naming the nodes (a school's
+// name, usually). Nil if the config has no inventory or the inventory no such column.
 func (c *Config) InventoryColumn(column string) (map[string]string, string) {
 	inv := c.inventory
 	if inv == nil {
@@ -293,12 +295,13 @@ func (c *Config) InventoryColumn(column string) (map[string]string, string) {
 			}
 		}
 	}
-	if name == "" || !slices.Contains(inv.columns, name) {
+	i := slices.Index(inv.columns, name)
+	if name == "" || i < 0 {
 		return nil, ""
 	}
 	out := make(map[string]string, len(inv.rows))
 	for node, row := range inv.rows {
 		out[node] = row.values[name]
 	}
-	return out, name
+	return out, inv.headers[i]
 }
