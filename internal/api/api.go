@@ -54,7 +54,8 @@ const (
 	// + "/NAME/approve", "/NAME/revoke": POST → Node. + "/NAME/reports?limit=N": GET →
 	// []Report, newest first.
 	PathAdminNodes = "/v1/admin/nodes"
-	// PathAdminReleases: POST ReleaseRequest → ReleaseResult: preview a config against
+	// PathAdminReleases: GET → []ReleaseInfo, newest first. POST ReleaseRequest →
+	// ReleaseResult: preview a config against
 	// every enrolled node and, unless only previewing, publish it as the next release. 409
 	// with the result when nodes fail to evaluate and the request does not force it.
 	PathAdminReleases = "/v1/admin/releases"
@@ -367,4 +368,16 @@ type FleetNode struct {
 	Result      string    `json:"result,omitempty"` // its last run's outcome
 	LastContact time.Time `json:"last_contact,omitzero"`
 	Via         string    `json:"via"`
+}
+
+// ReleaseInfo is a published release: its manifest's notes, how many nodes run it (their
+// last run had it in place), and the preview the server made of it before publishing
+// (nil for a release published elsewhere, with satchel release --repo).
+type ReleaseInfo struct {
+	Version uint64    `json:"version"`
+	Created time.Time `json:"created"`
+	Notes   string    `json:"notes,omitempty"`
+	Config  string    `json:"config"`
+	Applied int       `json:"applied"`
+	Preview *Preview  `json:"preview,omitempty"`
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/satchelcm/satchel/internal/api"
 	"github.com/satchelcm/satchel/internal/pki"
 	"github.com/satchelcm/satchel/internal/registry"
 )
@@ -41,6 +42,8 @@ type Fleet interface {
 	// Sites are the nodes' sites (a column of the latest release's inventory), and the
 	// column's name; nil if there is none.
 	Sites(ctx context.Context) (map[string]string, string, error)
+	// Releases are the published releases, newest first.
+	Releases(ctx context.Context) ([]api.ReleaseInfo, error)
 }
 
 // Config is what the dashboard runs with.
@@ -95,7 +98,7 @@ func New(cfg Config) (*Dashboard, error) {
 		cfg.Now = time.Now
 	}
 	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}, sessions: map[string]*session{}}
-	for _, page := range []string{"login", "fleet", "node", "pending", "error"} {
+	for _, page := range []string{"login", "fleet", "node", "pending", "releases", "error"} {
 		t, err := template.New("layout.html").Funcs(d.funcs()).ParseFS(templatesFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -117,6 +120,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.Handle("GET "+Prefix+"nodes/{name}", d.session(d.nodePage))
 	mux.Handle("POST "+Prefix+"nodes/{name}/{action}", d.session(d.nodeAction))
 	mux.Handle("GET "+Prefix+"pending", d.session(d.pendingPage))
+	mux.Handle("GET "+Prefix+"releases", d.session(d.releasesPage))
 	return http.NewCrossOriginProtection().Handler(securityHeaders(mux))
 }
 

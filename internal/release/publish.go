@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -201,25 +202,38 @@ func lockRepo(repo string) (func(), error) {
 // it (read from the repository's own files, not verified as a node verifies them), or nil
 // if it has none.
 func Latest(repoDir string) (*Manifest, error) {
+	versions, err := Versions(repoDir)
+	if err != nil || len(versions) == 0 {
+		return nil, err
+	}
+	return ReadManifest(repoDir, versions[len(versions)-1])
+}
+
+// Versions lists the versions of the repository's releases, oldest first.
+func Versions(repoDir string) ([]uint64, error) {
 	entries, err := os.ReadDir(filepath.Join(repoDir, TargetsDir, releasesDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("latest release: %w", err)
+		return nil, fmt.Errorf("releases: %w", err)
 	}
-	var latest uint64
+	var versions []uint64
 	for _, e := range entries {
 		if v, ok := releaseVersion(releasesDir + "/" + e.Name()); ok {
-			latest = max(latest, v)
+			versions = append(versions, v)
 		}
 	}
-	if latest == 0 {
-		return nil, nil
-	}
-	data, err := os.ReadFile(filepath.Join(repoDir, TargetsDir, filepath.FromSlash(TargetPath(latest))))
+	slices.Sort(versions)
+	return versions, nil
+}
+
+// ReadManifest reads release version's manifest from the repository's own files (as
+// Latest does, not verified).
+func ReadManifest(repoDir string, version uint64) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(repoDir, TargetsDir, filepath.FromSlash(TargetPath(version))))
 	if err != nil {
-		return nil, fmt.Errorf("latest release: %w", err)
+		return nil, fmt.Errorf("release %d: %w", version, err)
 	}
 	return DecodeManifest(data)
 }

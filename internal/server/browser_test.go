@@ -40,23 +40,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	s := startServer(t)
 	ctx := context.Background()
 	// A release whose inventory names the schools (the fleet page shows their names).
-	config := t.TempDir()
-	for name, content := range map[string]string{
+	s.publish(t, "", map[string]string{
 		"inventory.csv": "hostname,School Name\nschool-001,Escuela Rural 14 de Mayo\nschool-002,Escola Municipal Vila Nova\n" +
 			"school-003,Escuela N° 212 Los Andes\nschool-004,Colegio San Martín\nschool-005,Escuela Hogar Rural\n",
 		"main.hcl": "inventory {\n  source = \"inventory.csv\"\n}\nnode \"*\" {\n  file \"motd\" {\n    path    = \"/etc/motd\"\n    content = \"${var.school_name}\\n\"\n  }\n}\n",
-	} {
-		if err := os.WriteFile(filepath.Join(config, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var tarball bytes.Buffer
-	if err := dirtar.Pack(&tarball, config); err != nil {
-		t.Fatal(err)
-	}
-	if _, refused, err := s.admin.Release(ctx, api.ReleaseRequest{Config: tarball.Bytes(), Force: true}); err != nil || refused {
-		t.Fatalf("release: refused %v, %v", refused, err)
-	}
+	})
 	for _, name := range []string{"school-001", "school-002", "school-003", "school-004"} {
 		_, n := s.enrolled(t, name)
 		outcome, body := "applied", `{"outcome":"applied","release":1}`
@@ -161,4 +149,25 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("the fleet page's screenshot: %s (%d bytes)", path, len(shot))
+}
+
+// publish publishes a config of these files through the admin API (forced: whatever the
+// nodes' facts).
+func (s *testServer) publish(t *testing.T, notes string, files map[string]string) api.ReleaseResult {
+	t.Helper()
+	config := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(config, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tarball bytes.Buffer
+	if err := dirtar.Pack(&tarball, config); err != nil {
+		t.Fatal(err)
+	}
+	res, refused, err := s.admin.Release(context.Background(), api.ReleaseRequest{Config: tarball.Bytes(), Notes: notes, Force: true})
+	if err != nil || refused {
+		t.Fatalf("release: refused %v, %v", refused, err)
+	}
+	return res
 }

@@ -81,6 +81,10 @@ func (f *fleetView) Sites(ctx context.Context) (map[string]string, string, error
 	return sites, label, nil
 }
 
+func (f *fleetView) Releases(ctx context.Context) ([]api.ReleaseInfo, error) {
+	return f.s.releases(ctx)
+}
+
 // newDashboard makes the dashboard the server serves under dashboard.Prefix.
 func (s *Server) newDashboard() (*dashboard.Dashboard, error) {
 	return dashboard.New(dashboard.Config{Fleet: &fleetView{s: s}, IsAdmin: s.isAdmin, Log: s.log, Now: s.cfg.Now})

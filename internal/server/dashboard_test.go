@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -352,4 +353,48 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("the metrics lack %q", line)
 		}
 	}
+}
+
+// The releases page (and GET /v1/admin/releases) lists each release with its notes, how
+// many nodes run it, and the preview of what it changed when it was published.
+func TestDashboardReleases(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	ctx := context.Background()
+	_, n := s.enrolled(t, "school-1")
+	s.enrolled(t, "school-2")
+	files := func(motd string) map[string]string {
+		return map[string]string{"inventory.csv": "hostname\nschool-1\nschool-2\n", "main.hcl": `inventory {
+  source = "inventory.csv"
+}
+node "school-*" {
+  file "motd" {
+    path    = "/etc/motd"
+    content = "` + motd + `\n"
+  }
+}
+`}
+	}
+	s.publish(t, "first <b>notes</b>", files("one"))
+	s.publish(t, "the motd changes", files("two"))
+	if _, err := n.PutReport(ctx, api.ReportUpload{ID: "r1", Outcome: "applied", Release: 2, Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var infos []api.ReleaseInfo
+	cred, err := server.LoadCredential(s.data + "/" + server.CredentialFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.mustDo(t, s.rawClient(t), http.MethodGet, api.PathAdminReleases, nil, "Authorization", "Bearer "+cred.Token)
+	if err := json.Unmarshal(r.body, &infos); err != nil || len(infos) != 2 {
+		t.Fatalf("GET %s: %s (%v)", api.PathAdminReleases, r.body, err)
+	}
+	if infos[0].Version != 2 || infos[0].Applied != 1 || infos[0].Preview == nil || infos[0].Preview.From != 1 || infos[1].Applied != 0 {
+		t.Errorf("releases: %+v", infos)
+	}
+	b := newBrowser(t, s)
+	b.login()
+	p := b.do(http.MethodGet, "/ui/releases", nil)
+	wantPage(t, "the releases page", p, http.StatusOK, "Release 2", "the motd changes", "Run by <strong>1</strong> of 2 nodes",
+		"2 nodes</strong>: school-1, school-2", "~ file.motd", "first &lt;b&gt;notes&lt;/b&gt;", "+ file.motd")
 }

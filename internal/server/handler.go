@@ -26,6 +26,7 @@ func (s *Server) Handler() http.Handler {
 	handle("POST "+api.PathAdminNodes+"/{name}/revoke", s.adminOnly(s.revokeNode))
 	handle("GET "+api.PathAdminNodes+"/{name}/reports", s.adminOnly(s.listReports))
 	handle("POST "+api.PathAdminReleases, s.adminOnly(s.postRelease))
+	handle("GET "+api.PathAdminReleases, s.adminOnly(s.listReleases))
 	handle("POST "+api.PathAdminBundles, s.adminOnly(s.postBundle))
 	handle("GET "+api.PathAdminRepo, s.adminOnly(s.adminRepoFile))
 	handle("POST "+api.PathAdminReturns, s.adminOnly(s.postReturns))

@@ -2,16 +2,19 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/satchelcm/satchel/internal/api"
+	"github.com/satchelcm/satchel/internal/atomicfile"
 	"github.com/satchelcm/satchel/internal/dirtar"
 	"github.com/satchelcm/satchel/internal/preview"
 	"github.com/satchelcm/satchel/internal/registry"
@@ -88,6 +91,9 @@ func (s *Server) postRelease(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "%s", strings.ReplaceAll(err.Error(), newDir, "the config"))
 	}
 	out.Version, out.Config, out.Checked, out.Warnings = pub.Manifest.Version, pub.Manifest.Config.String(), pub.Nodes, pub.Warnings
+	if err := s.savePreview(out.Version, out.Preview); err != nil {
+		s.log.Warn("keep the release's preview", "version", out.Version, "err", err) // the release stands
+	}
 	s.log.Info("release published", "version", out.Version, "config", out.Config, "nodes_checked", len(pub.Nodes),
 		"nodes_failing", len(res.Failed()), "forced", req.Force, "warnings", len(pub.Warnings))
 	writeJSON(w, http.StatusCreated, out)
@@ -190,4 +196,63 @@ func checkMessage(ce *release.CheckError) string {
 		fmt.Fprintf(&b, "\n%s: %s", d.Summary, d.Detail)
 	}
 	return b.String()
+}
+
+// previewsDir keeps, by release, the preview made before publishing it (DATA/previews).
+const previewsDir = "previews"
+
+func (s *Server) savePreview(version uint64, p api.Preview) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.dir, previewsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(filepath.Join(dir, fmt.Sprintf("%d.json", version)), 0o600, data)
+}
+
+// releases lists the published releases, newest first, with how many nodes run each
+// (from the fleet's last reports) and the previews kept.
+func (s *Server) releases(ctx context.Context) ([]api.ReleaseInfo, error) {
+	versions, err := release.Versions(s.RepoDir())
+	if err != nil {
+		return nil, err
+	}
+	fleet, err := s.store.FleetStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	applied := map[uint64]int{}
+	for _, n := range fleet {
+		if n.Last != nil {
+			applied[n.Last.Release]++
+		}
+	}
+	out := make([]api.ReleaseInfo, 0, len(versions))
+	for _, v := range slices.Backward(versions) {
+		m, err := release.ReadManifest(s.RepoDir(), v)
+		if err != nil {
+			return nil, err
+		}
+		info := api.ReleaseInfo{Version: v, Created: m.Created, Notes: m.Notes, Config: m.Config.String(), Applied: applied[v]}
+		if data, err := os.ReadFile(filepath.Join(s.dir, previewsDir, fmt.Sprintf("%d.json", v))); err == nil {
+			var p api.Preview
+			if json.Unmarshal(data, &p) == nil {
+				info.Preview = &p
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.releases(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
