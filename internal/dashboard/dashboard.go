@@ -44,6 +44,8 @@ type Fleet interface {
 	Sites(ctx context.Context) (map[string]string, string, error)
 	// Releases are the published releases, newest first.
 	Releases(ctx context.Context) ([]api.ReleaseInfo, error)
+	// ReleaseHistory is how many nodes ran each release, day by day, from since on.
+	ReleaseHistory(ctx context.Context, since time.Time) ([]registry.ReleaseCount, error)
 }
 
 // Config is what the dashboard runs with.

@@ -96,7 +96,8 @@ type fleetView struct {
 	Desc       bool
 	Page       int
 	Pages      int
-	Nodes      int // in the fleet
+	Nodes      int    // in the fleet
+	Chart      *chart // nodes by release, day by day (nil: no history yet)
 }
 
 type count struct {
@@ -195,6 +196,9 @@ func (d *Dashboard) fleetPage(w http.ResponseWriter, r *http.Request) {
 		Sort: q.Get("sort"), Desc: q.Get("desc") == "1", Nodes: len(rows)}
 	for _, s := range statuses {
 		v.Counts = append(v.Counts, count{s, counts[s]})
+	}
+	if v.Chart, err = d.releaseChart(r.Context()); err != nil {
+		d.cfg.Log.Warn("dashboard: the release chart", "err", err) // the page goes without it
 	}
 	rows = filterRows(rows, v.Query, Status(v.Status))
 	sortRows(rows, v.Sort, v.Desc)

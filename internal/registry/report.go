@@ -35,6 +35,13 @@ type NodeStatus struct {
 	Last *Report
 }
 
+// ReleaseCount is how many nodes ran a release on a day (UTC, midnight).
+type ReleaseCount struct {
+	Day     time.Time
+	Release uint64
+	Nodes   int
+}
+
 // Retention says which of a node's reports a store keeps: its newest Newest (0: no limit
 // on the count), none received before Since (zero: no limit on the age), and in any case
 // its newest one, so that a node silent for months still shows how its last run went.

@@ -30,6 +30,12 @@ type Store interface {
 	// FleetStatus returns every node, by name, without its facts, with the head of its
 	// newest report (nil if none): one look at the whole fleet (the dashboard).
 	FleetStatus(ctx context.Context) ([]NodeStatus, error)
+	// RecordReleases records how many nodes ran each release on day (a UTC date: its time
+	// of day is ignored), replacing what was recorded for that day.
+	RecordReleases(ctx context.Context, day time.Time, nodes map[uint64]int) error
+	// ReleaseHistory returns what RecordReleases recorded for the days from since on, by
+	// day then release.
+	ReleaseHistory(ctx context.Context, since time.Time) ([]ReleaseCount, error)
 	// SetNodeState approves or revokes a node. A non-empty certSerial replaces the
 	// stored one; an empty one keeps it (a revocation keeps the revoked serial on record).
 	SetNodeState(ctx context.Context, name string, s NodeState, certSerial string) error

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/satchelcm/satchel/internal/api"
 	"github.com/satchelcm/satchel/internal/dashboard"
@@ -79,6 +80,10 @@ func (f *fleetView) Sites(ctx context.Context) (map[string]string, string, error
 	}
 	f.sitesFor, f.sites, f.siteLabel = m.Version, sites, label
 	return sites, label, nil
+}
+
+func (f *fleetView) ReleaseHistory(ctx context.Context, since time.Time) ([]registry.ReleaseCount, error) {
+	return f.s.store.ReleaseHistory(ctx, since)
 }
 
 func (f *fleetView) Releases(ctx context.Context) ([]api.ReleaseInfo, error) {

@@ -398,3 +398,26 @@ node "school-*" {
 	wantPage(t, "the releases page", p, http.StatusOK, "Release 2", "the motd changes", "Run by <strong>1</strong> of 2 nodes",
 		"2 nodes</strong>: school-1, school-2", "~ file.motd", "first &lt;b&gt;notes&lt;/b&gt;", "+ file.motd")
 }
+
+// The fleet page charts the nodes by release, day by day, from the history the server
+// records.
+func TestDashboardReleaseChart(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	ctx := context.Background()
+	now := time.Now()
+	// Days before today: today's counts are the server's own (its sweep records them).
+	for i, counts := range []map[uint64]int{{1: 3}, {1: 2, 2: 1}, {2: 3}} {
+		if err := s.Store().RecordReleases(ctx, now.AddDate(0, 0, i-3), counts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t, s)
+	b.login()
+	p := b.do(http.MethodGet, "/ui/", nil)
+	wantPage(t, "the fleet page", p, http.StatusOK, `<svg viewBox="0 0 720 140"`, "release 2</span>", "release 1</span>",
+		now.AddDate(0, 0, -1).UTC().Format(time.DateOnly)+": 3 nodes on release 2", now.AddDate(0, 0, -2).UTC().Format(time.DateOnly)+": 1 node on release 2")
+	if n := strings.Count(p.body, "<rect x="); n != 4 {
+		t.Errorf("the chart has %d bars' segments, want 4", n)
+	}
+}

@@ -38,17 +38,35 @@ func (s *Server) pruneReports(ctx context.Context, node string) {
 	}
 }
 
-// pruneReportsEvery prunes every node's reports now and then every interval, until ctx
-// is done.
+// pruneReportsEvery prunes every node's reports, and records how many nodes run each
+// release today (the dashboard's chart), now and then every interval, until ctx is done.
 func (s *Server) pruneReportsEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		s.pruneReports(ctx, "")
+		if err := s.recordReleases(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("record the releases nodes run", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// recordReleases records how many nodes run each release today, from their last reports.
+func (s *Server) recordReleases(ctx context.Context) error {
+	fleet, err := s.store.FleetStatus(ctx)
+	if err != nil {
+		return err
+	}
+	counts := map[uint64]int{}
+	for _, n := range fleet {
+		if n.Last != nil && n.Last.Release > 0 && n.State == registry.Approved {
+			counts[n.Last.Release]++
+		}
+	}
+	return s.store.RecordReleases(ctx, s.cfg.Now(), counts)
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ListReportsNewestFirst", testListReportsNewestFirst},
 		{"PruneReports", testPruneReports},
 		{"FleetStatus", testFleetStatus},
+		{"ReleaseHistory", testReleaseHistory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/satchelcm/satchel/internal/registry"
 )
@@ -244,4 +245,42 @@ func testFleetStatus(t *testing.T, s registry.Store) {
 	want := node("web2", "k2", "")
 	want.Facts, want.ReturnsSeq, want.LastReturns = nil, 4, at(10)
 	checkNode(t, got[1].Node, want)
+}
+
+func testReleaseHistory(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	d1 := time.Date(2026, 3, 14, 23, 30, 0, 0, zone) // 2026-03-15 in UTC
+	d2 := d1.Add(24 * time.Hour)
+	for _, rec := range []struct {
+		when  time.Time
+		nodes map[uint64]int
+	}{
+		{d1, map[uint64]int{1: 5, 2: 1}},
+		{d2, map[uint64]int{2: 4}},
+		{d2.Add(time.Hour), map[uint64]int{2: 5, 3: 1}}, // the same day: replaces
+	} {
+		if err := s.RecordReleases(ctx, rec.when, rec.nodes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := func(t time.Time) time.Time {
+		y, m, d := t.UTC().Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	got, err := s.ReleaseHistory(ctx, d1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []registry.ReleaseCount{{day(d1), 1, 5}, {day(d1), 2, 1}, {day(d2), 2, 5}, {day(d2), 3, 1}}
+	if len(got) != len(want) {
+		t.Fatalf("ReleaseHistory = %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Day.Equal(want[i].Day) || got[i].Release != want[i].Release || got[i].Nodes != want[i].Nodes {
+			t.Errorf("ReleaseHistory[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if got, _ := s.ReleaseHistory(ctx, d2); len(got) != 2 {
+		t.Errorf("ReleaseHistory from the second day: %v", got)
+	}
 }

@@ -49,6 +49,13 @@ var migrations = []string{
 	ALTER TABLE nodes ADD COLUMN last_returns INTEGER NOT NULL DEFAULT 0;`,
 	// 4: the number of the facts stored (PutFacts).
 	`ALTER TABLE nodes ADD COLUMN facts_seq INTEGER NOT NULL DEFAULT 0;`,
+	// 5: nodes by release, day by day (the dashboard's chart).
+	`CREATE TABLE release_history (
+		day     INTEGER NOT NULL,
+		release INTEGER NOT NULL,
+		nodes   INTEGER NOT NULL,
+		PRIMARY KEY (day, release)
+	) STRICT;`,
 }
 
 // migrate brings the schema to the latest version, in one transaction.
