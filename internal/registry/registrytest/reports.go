@@ -271,7 +271,8 @@ func testReleaseHistory(t *testing.T, s registry.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []registry.ReleaseCount{{day(d1), 1, 5}, {day(d1), 2, 1}, {day(d2), 2, 5}, {day(d2), 3, 1}}
+	want := []registry.ReleaseCount{{Day: day(d1), Release: 1, Nodes: 5}, {Day: day(d1), Release: 2, Nodes: 1},
+		{Day: day(d2), Release: 2, Nodes: 5}, {Day: day(d2), Release: 3, Nodes: 1}}
 	if len(got) != len(want) {
 		t.Fatalf("ReleaseHistory = %v, want %v", got, want)
 	}
