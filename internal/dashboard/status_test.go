@@ -14,7 +14,9 @@ func TestClassify(t *testing.T) {
 	d := &Dashboard{cfg: Config{SilentAfter: 2 * time.Hour, CourierSilentAfter: 120 * 24 * time.Hour}}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
-	report := func(outcome string, release uint64) *registry.Report { return &registry.Report{Outcome: outcome, Release: release} }
+	report := func(outcome string, release uint64) *registry.Report {
+		return &registry.Report{Outcome: outcome, Release: release}
+	}
 	for _, tc := range []struct {
 		name string
 		st   registry.NodeStatus
