@@ -154,7 +154,9 @@ func (d *demo) startOffice(ctx context.Context) (func(), error) {
 	go func() { done <- srv.Serve(sctx, ln) }()
 	stop := func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			d.say("the office's server: %v", err)
+		}
 		srv.Close()
 		logFile.Close()
 	}
