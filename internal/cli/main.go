@@ -154,7 +154,7 @@ Exit codes: 0 success; 1 failure; with --detailed-exitcode 2 changes, 4 failures
 		}
 	}
 	root.AddCommand(newApply(s, false), newApply(s, true), newCheck(s), newCatalog(s), newFacts(s),
-		newTypes(s), newBackup(s), newStoreCmd(s), newRepoCmd(s), newRelease(s), newAgent(s), newServer(s), newEnroll(s), newNodes(s), newTokens(s), newReports(s), newBundle(s), newDemo(s))
+		newTypes(s), newBackup(s), newStoreCmd(s), newRepoCmd(s), newRelease(s), newAgent(s), newServer(s), newEnroll(s), newNodes(s), newTokens(s), newReports(s), newBundle(s), newDemo(s), newBootstrapScript(s))
 	return root
 }
 
