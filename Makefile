@@ -89,6 +89,16 @@ bench-agent:
 bench-server:
 	./bench/server/bench.sh
 
+## dist: static binaries for linux amd64 and arm64 and their Debian packages, in dist/ (VERSION=0.1.0)
+VERSION ?= 0.1.0
+.PHONY: dist
+dist:
+	rm -rf dist && mkdir -p dist
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" -o dist/satchel-linux-$$arch ./cmd/satchel || exit 1; \
+	done
+	cd tools/dist && $(GO) run . -version $(VERSION) -dir ../../dist -repo ../..
+
 ## bench-bundle: USB bundles for the shared transfer dataset's v1→v2 update: stick sizes against v2 and the ideal, export and import times (~3 min)
 .PHONY: bench-bundle
 bench-bundle:
