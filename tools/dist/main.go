@@ -65,9 +65,9 @@ func pack(version, arch, dir, repo, completion string) (string, error) {
 	}
 	info := nfpm.WithDefaults(&nfpm.Info{
 		Name: "satchel", Arch: arch, Platform: "linux", Version: version, Section: "admin", Priority: "optional",
-		Maintainer:  "Satchel developers <satchel@example.org>",
-		Homepage:    "https://github.com/satchelcm/satchel",
-		License:     "Apache-2.0",
+		Maintainer: "Satchel developers <satchel@example.org>",
+		Homepage:   "https://github.com/satchelcm/satchel",
+		License:    "Apache-2.0",
 		Description: "Configuration management for fleets of servers at the far end of bad links\n" +
 			"One static binary: the agent that keeps a school server converged to its office's signed\n" +
 			"releases (over the network or from a USB stick), and the office's server with its\n" +
