@@ -89,6 +89,11 @@ bench-agent:
 bench-server:
 	./bench/server/bench.sh
 
+## docs: regenerate docs/resources.md from the resource types' schema (a test checks it is current)
+.PHONY: docs
+docs:
+	$(GO) run ./cmd/satchel types --markdown > docs/resources.md
+
 ## dist: static binaries for linux amd64 and arm64 and their Debian packages, in dist/ (VERSION=0.1.0)
 VERSION ?= 0.1.0
 .PHONY: dist

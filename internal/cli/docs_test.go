@@ -128,3 +128,22 @@ func TestDocsNameRealResourceTypes(t *testing.T) {
 		t.Errorf("only %d resource blocks seen in the docs: they are not read as they should be", seen)
 	}
 }
+
+// docs/resources.md is the reference satchel types --markdown writes: it cannot drift
+// from the resource types' schema.
+func TestResourceReferenceIsCurrent(t *testing.T) {
+	var out strings.Builder
+	s := &streams{stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard}
+	root := newRoot(s)
+	root.SetArgs([]string{"types", "--markdown"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../../docs/resources.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Error("docs/resources.md differs from satchel types --markdown: run make docs")
+	}
+}
