@@ -295,7 +295,9 @@ func TestPullStall(t *testing.T) {
 	s := newStore(t)
 	st := mustPull(t, c, s, f.v1)
 	checkComplete(t, s, f.v1)
-	if st.Retries != 1 || !strings.Contains(warned.all(), "nothing received for 200ms") {
+	// At least one retry: on a loaded machine a later request may also be slower than the
+	// 200 ms allowed here and be asked again (that is the mechanism working, not a fault).
+	if st.Retries < 1 || !strings.Contains(warned.all(), "nothing received for 200ms") {
 		t.Errorf("%+v, warnings %q: want a retry after the stall", st, warned.all())
 	}
 }
