@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -128,13 +127,6 @@ func (r *route) writeLib(files map[string]string) {
 	}
 }
 
-// adminSource reads a bundle's files from the office, as satchel bundle export does.
-type adminSource struct{ a *client.Admin }
-
-func (s adminSource) Open(ctx context.Context, p string, offset, length int64) (io.ReadCloser, error) {
-	return s.a.RepoFile(ctx, p, offset, length)
-}
-
 // export writes a bundle for nodes into a new stick directory and returns it with its
 // plan.
 func (r *route) export(req api.BundleRequest) (string, api.BundlePlan, *bundle.Index) {
@@ -145,7 +137,7 @@ func (r *route) export(req api.BundleRequest) (string, api.BundlePlan, *bundle.I
 	ix, _, err := bundle.OpenIndex(plan.Index, r.admin.CAFingerprint())
 	must(r.t, err)
 	stick := filepath.Join(r.t.TempDir(), "stick")
-	must(r.t, bundle.Write(ctx, stick, ix, plan.Index, adminSource{r.admin}, bundle.WriteOptions{}))
+	must(r.t, bundle.Write(ctx, stick, ix, plan.Index, bundle.SourceFunc(r.admin.RepoFile), bundle.WriteOptions{}))
 	return stick, plan, ix
 }
 
@@ -171,16 +163,9 @@ func (r *route) collect(stick string) (map[string]api.ReturnsReceipt, map[string
 	entries, err := os.ReadDir(filepath.Join(stick, bundle.ReturnsDir))
 	must(r.t, err)
 	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(stick, bundle.ReturnsDir, e.Name(), bundle.ReturnsFile))
+		signed, reports, err := bundle.ReadReturns(stick, e.Name(), api.MaxReportBytes, api.MaxReturnsBytes)
 		must(r.t, err)
-		ret, _, err := bundle.OpenReturns(data)
-		must(r.t, err)
-		up := api.ReturnsUpload{Returns: data, Reports: map[string][]byte{}}
-		for _, rep := range ret.Reports {
-			body, err := os.ReadFile(filepath.Join(stick, filepath.FromSlash(bundle.ReportPath(e.Name(), rep.ID))))
-			must(r.t, err)
-			up.Reports[rep.ID] = body
-		}
+		up := api.ReturnsUpload{Returns: signed, Reports: reports}
 		receipt, err := r.admin.Returns(context.Background(), up)
 		if err != nil {
 			errs[e.Name()] = err

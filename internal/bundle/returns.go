@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path"
 	"regexp"
+	"syscall"
 	"time"
 )
 
@@ -171,4 +173,65 @@ func WriteReturns(dir, node string, signed []byte, reports map[string][]byte) er
 		}
 	}
 	return nil
+}
+
+// ReadReturns reads what node wrote back in the bundle in dir: its signed returns file and
+// the reports it lists, byte for byte (the office checks them). Files are opened without
+// following links or waiting on FIFOs, and their sizes are bounded: a report by maxReport,
+// all of them by maxTotal.
+func ReadReturns(dir, node string, maxReport, maxTotal int64) (signed []byte, reports map[string][]byte, err error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer root.Close()
+	if signed, err = readStickFile(root, path.Join(ReturnsDir, node, ReturnsFile), MaxReturnsBytes); err != nil {
+		return nil, nil, err
+	}
+	ret, _, err := OpenReturns(signed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ret.Node != node {
+		return nil, nil, fmt.Errorf("the returns in %s/%s are %s's: refused", ReturnsDir, node, ret.Node)
+	}
+	reports = map[string][]byte{}
+	total := int64(len(signed))
+	for _, r := range ret.Reports {
+		if r.Size > maxReport {
+			return nil, nil, fmt.Errorf("report %s: %d bytes, more than a report may be (%d)", r.ID, r.Size, maxReport)
+		}
+		if total += r.Size; total > maxTotal {
+			return nil, nil, fmt.Errorf("the returns of %s are over %d bytes in all", node, maxTotal)
+		}
+		if reports[r.ID], err = readStickFile(root, ReportPath(node, r.ID), r.Size); err != nil {
+			return nil, nil, err
+		}
+	}
+	return signed, reports, nil
+}
+
+// readStickFile reads a regular file of the stick, of at most limit bytes, opened without
+// following a link or waiting on a FIFO.
+func readStickFile(root *os.Root, name string, limit int64) ([]byte, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", name)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes", name, limit)
+	}
+	return data, nil
 }

@@ -19,6 +19,14 @@ type Source interface {
 	Open(ctx context.Context, path string, offset, length int64) (io.ReadCloser, error)
 }
 
+// SourceFunc is a Source that is a function (an admin connection's RepoFile).
+type SourceFunc func(ctx context.Context, path string, offset, length int64) (io.ReadCloser, error)
+
+// Open calls f.
+func (f SourceFunc) Open(ctx context.Context, path string, offset, length int64) (io.ReadCloser, error) {
+	return f(ctx, path, offset, length)
+}
+
 // WriteOptions are the options of Write.
 type WriteOptions struct {
 	// Progress is told the bytes in place so far and the bundle's total after each file

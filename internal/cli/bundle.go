@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/signal"
-	"path"
 	"strings"
 	"syscall"
 
@@ -103,7 +101,7 @@ is written last, so a stick whose export did not finish is refused at the school
 				return fmt.Errorf("%s has %s free, and the bundle needs %s more: use a larger stick, or fewer nodes", to, humanBytes(free), humanBytes(need))
 			}
 			p := newLineProgress(s.stderr)
-			err = bundle.Write(ctx, to, ix, plan.Index, adminSource{a}, bundle.WriteOptions{Progress: func(done, total int64) {
+			err = bundle.Write(ctx, to, ix, plan.Index, bundle.SourceFunc(a.RepoFile), bundle.WriteOptions{Progress: func(done, total int64) {
 				p.set(fmt.Sprintf("writing the bundle: %s of %s", humanBytes(done), humanBytes(total)))
 			}})
 			p.done()
@@ -137,13 +135,6 @@ func describeTrees(trees []api.BundleTree) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-// adminSource reads a bundle's files from the server.
-type adminSource struct{ a *client.Admin }
-
-func (src adminSource) Open(ctx context.Context, p string, offset, length int64) (io.ReadCloser, error) {
-	return src.a.RepoFile(ctx, p, offset, length)
 }
 
 func newBundleImport(s *streams) *cobra.Command {
@@ -240,7 +231,7 @@ Exit codes: 0 every node's returns taken, 1 some refused (each is named), 64 usa
 				if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 					continue
 				}
-				receipt, err := collectNode(ctx, a, root, e.Name())
+				receipt, err := collectNode(ctx, a, dir, e.Name())
 				if err != nil {
 					failed++
 					fmt.Fprintf(s.stderr, "satchel: %s: %v\n", e.Name(), err)
@@ -272,59 +263,12 @@ Exit codes: 0 every node's returns taken, 1 some refused (each is named), 64 usa
 }
 
 // collectNode reads one node's returns from the stick and hands them to the server.
-func collectNode(ctx context.Context, a *client.Admin, root *os.Root, node string) (api.ReturnsReceipt, error) {
-	data, err := readLimited(root, path.Join(bundle.ReturnsDir, node, bundle.ReturnsFile), bundle.MaxReturnsBytes)
+func collectNode(ctx context.Context, a *client.Admin, dir, node string) (api.ReturnsReceipt, error) {
+	signed, reports, err := bundle.ReadReturns(dir, node, api.MaxReportBytes, api.MaxReturnsBytes*3/4) // base64 on the way
 	if err != nil {
 		return api.ReturnsReceipt{}, err
 	}
-	ret, _, err := bundle.OpenReturns(data)
-	if err != nil {
-		return api.ReturnsReceipt{}, err
-	}
-	if ret.Node != node {
-		return api.ReturnsReceipt{}, fmt.Errorf("the returns in returns/%s are %s's: refused", node, ret.Node)
-	}
-	up := api.ReturnsUpload{Returns: data, Reports: map[string][]byte{}}
-	total := int64(len(data))
-	for _, r := range ret.Reports {
-		if r.Size > api.MaxReportBytes {
-			return api.ReturnsReceipt{}, fmt.Errorf("report %s: %d bytes, more than a report may be (%d)", r.ID, r.Size, api.MaxReportBytes)
-		}
-		if total += r.Size; total > api.MaxReturnsBytes*3/4 { // base64 on the way
-			return api.ReturnsReceipt{}, fmt.Errorf("the returns of %s are over %d bytes in all", node, api.MaxReturnsBytes*3/4)
-		}
-		body, err := readLimited(root, bundle.ReportPath(node, r.ID), r.Size)
-		if err != nil {
-			return api.ReturnsReceipt{}, err
-		}
-		up.Reports[r.ID] = body
-	}
-	return a.Returns(ctx, up)
-}
-
-// readLimited reads a regular file of the stick, of at most limit bytes, opened without
-// following a link or waiting on a FIFO.
-func readLimited(root *os.Root, name string, limit int64) ([]byte, error) {
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", name)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: more than %d bytes", name, limit)
-	}
-	return data, nil
+	return a.Returns(ctx, api.ReturnsUpload{Returns: signed, Reports: reports})
 }
 
 func newBundleRelay(s *streams) *cobra.Command {

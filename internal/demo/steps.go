@@ -196,7 +196,7 @@ func (d *demo) usbRoundTrip(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := bundle.Write(ctx, stick, ix, plan.Index, adminSource{d}, bundle.WriteOptions{}); err != nil {
+	if err := bundle.Write(ctx, stick, ix, plan.Index, bundle.SourceFunc(d.admin.RepoFile), bundle.WriteOptions{}); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	d.say("  at the office: satchel bundle export wrote %d bytes, only what %s lacks (deltas from what it last reported)", ix.Size(), s.name)
@@ -222,13 +222,6 @@ func (d *demo) usbRoundTrip(ctx context.Context) error {
 	return nil
 }
 
-// adminSource reads a bundle's files from the office.
-type adminSource struct{ d *demo }
-
-func (src adminSource) Open(ctx context.Context, p string, offset, length int64) (io.ReadCloser, error) {
-	return src.d.admin.RepoFile(ctx, p, offset, length)
-}
-
 // collect hands the stick's returns to the office, as satchel bundle collect does.
 func (d *demo) collect(ctx context.Context, stick string) (int, error) {
 	entries, err := os.ReadDir(filepath.Join(stick, bundle.ReturnsDir))
@@ -237,22 +230,11 @@ func (d *demo) collect(ctx context.Context, stick string) (int, error) {
 	}
 	stored := 0
 	for _, e := range entries {
-		dir := filepath.Join(stick, bundle.ReturnsDir, e.Name())
-		data, err := os.ReadFile(filepath.Join(dir, bundle.ReturnsFile))
+		signed, reports, err := bundle.ReadReturns(stick, e.Name(), api.MaxReportBytes, api.MaxReturnsBytes*3/4)
 		if err != nil {
 			return 0, err
 		}
-		ret, _, err := bundle.OpenReturns(data)
-		if err != nil {
-			return 0, err
-		}
-		up := api.ReturnsUpload{Returns: data, Reports: map[string][]byte{}}
-		for _, r := range ret.Reports {
-			if up.Reports[r.ID], err = os.ReadFile(filepath.Join(dir, bundle.ReturnsReportsDir, r.ID)); err != nil {
-				return 0, err
-			}
-		}
-		receipt, err := d.admin.Returns(ctx, up)
+		receipt, err := d.admin.Returns(ctx, api.ReturnsUpload{Returns: signed, Reports: reports})
 		if err != nil {
 			return 0, fmt.Errorf("collect %s: %w", e.Name(), err)
 		}
