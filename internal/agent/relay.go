@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -65,7 +63,7 @@ func Relay(ctx context.Context, stateDir, dir string, opts RelayOptions) (*bundl
 	if st.Good == nil {
 		return nil, errors.New("relay: this node has applied no release yet: nothing to relay")
 	}
-	files, err := relayMetadata(filepath.Join(stateDir, trustDirName), st.Good.Version)
+	files, err := release.TrustedReleaseFiles(filepath.Join(stateDir, trustDirName), st.Good.Version)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -125,74 +123,6 @@ func Relay(ctx context.Context, stateDir, dir string, opts RelayOptions) (*bundl
 		return nil, fmt.Errorf("relay: write the bundle into %s: %w", dir, err)
 	}
 	return ix, nil
-}
-
-// relayMetadata maps the bundle paths of the node's trusted metadata and of release
-// version's manifest to the files in trustDir: the metadata go-tuf keeps under fixed
-// names, renamed as a repository names them.
-func relayMetadata(trustDir string, version uint64) (map[string]string, error) {
-	meta := filepath.Join(trustDir, release.TrustMetadataDir)
-	type signed struct {
-		Version int64 `json:"version"`
-		Meta    map[string]struct {
-			Version int64 `json:"version"`
-		} `json:"meta"`
-		Targets map[string]json.RawMessage `json:"targets"`
-	}
-	read := func(name string) (signed, error) {
-		var md struct {
-			Signed signed `json:"signed"`
-		}
-		data, err := os.ReadFile(filepath.Join(meta, name))
-		if err != nil {
-			return md.Signed, err
-		}
-		if err := json.Unmarshal(data, &md); err != nil {
-			return md.Signed, fmt.Errorf("%s: %w", filepath.Join(meta, name), err)
-		}
-		return md.Signed, nil
-	}
-	root, err := read("root.json")
-	if err != nil {
-		return nil, err
-	}
-	ts, err := read("timestamp.json")
-	if err != nil {
-		return nil, err
-	}
-	snap, err := read("snapshot.json")
-	if err != nil {
-		return nil, err
-	}
-	targets, err := read("targets.json")
-	if err != nil {
-		return nil, err
-	}
-	if ts.Meta["snapshot.json"].Version != snap.Version || snap.Meta["targets.json"].Version != targets.Version {
-		return nil, errors.New("this node's trust metadata is being refreshed: try again after its cycle")
-	}
-	var newest uint64
-	for p := range targets.Targets {
-		if v, ok := release.TargetVersion(p); ok && v > newest {
-			newest = v
-		}
-	}
-	if newest != version {
-		return nil, fmt.Errorf("the newest release this node knows is %d, and it runs %d (a release that failed here): only the release it runs can be relayed", newest, version)
-	}
-	target := release.TargetPath(version)
-	cached := filepath.Join(trustDir, release.TrustTargetsDir, url.PathEscape(target))
-	if _, err := os.Stat(cached); err != nil {
-		return nil, fmt.Errorf("release %d's manifest: %w", version, err)
-	}
-	return map[string]string{
-		path.Join(release.MetadataDir, "root.json"):                                     filepath.Join(meta, "root.json"),
-		path.Join(release.MetadataDir, fmt.Sprintf("%d.root.json", root.Version)):       filepath.Join(meta, "root.json"),
-		path.Join(release.MetadataDir, "timestamp.json"):                                filepath.Join(meta, "timestamp.json"),
-		path.Join(release.MetadataDir, fmt.Sprintf("%d.snapshot.json", snap.Version)):   filepath.Join(meta, "snapshot.json"),
-		path.Join(release.MetadataDir, fmt.Sprintf("%d.targets.json", targets.Version)): filepath.Join(meta, "targets.json"),
-		path.Join(release.TargetsDir, target):                                           cached,
-	}, nil
 }
 
 // relayID names a relayed bundle.

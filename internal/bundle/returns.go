@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"regexp"
-	"syscall"
 	"time"
 )
 
@@ -214,18 +213,11 @@ func ReadReturns(dir, node string, maxReport, maxTotal int64) (signed []byte, re
 // readStickFile reads a regular file of the stick, of at most limit bytes, opened without
 // following a link or waiting on a FIFO.
 func readStickFile(root *os.Root, name string, limit int64) ([]byte, error) {
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	f, _, err := openRegular(root, name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", name)
-	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
