@@ -23,6 +23,9 @@ func (c *Config) SetVars(vars map[string]string) error {
 		if !ok {
 			declared := slices.Clone(c.varOrder)
 			slices.Sort(declared)
+			if len(declared) == 0 {
+				return fmt.Errorf("--var %s: no variable %q is declared (the configuration declares no variables)", name, name)
+			}
 			return fmt.Errorf("--var %s: no variable %q is declared (declared: %s)", name, name, strings.Join(declared, ", "))
 		}
 		raw := vars[name]

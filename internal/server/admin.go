@@ -17,8 +17,11 @@ import (
 func (s *Server) adminOnly(h handlerFunc) http.Handler {
 	return s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !s.isAdmin(token) {
+		if !ok {
 			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "the admin credential is required (satchel … --credential FILE, the server's admin.json)")
+		}
+		if !s.isAdmin(token) {
+			return errorf(http.StatusUnauthorized, api.CodeUnauthorized, "the admin credential was refused: it is not this server's (satchel … --credential FILE, the server's admin.json)")
 		}
 		return h(w, r)
 	})

@@ -127,9 +127,13 @@ func (s *Server) open() error {
 	if created {
 		s.log.Info("created the fleet's CA", "fingerprint", ca.Fingerprint())
 	}
-	if s.store, err = sqlite.Open(filepath.Join(s.dir, "state.db")); err != nil {
+	// A failed Open returns a nil *sqlite.Store: keep it out of the interface field, where
+	// it would not compare equal to nil and Close would call it.
+	store, err := sqlite.Open(filepath.Join(s.dir, "state.db"))
+	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	s.store = store
 	repoDir := filepath.Join(s.dir, "repo")
 	if _, err := os.Stat(filepath.Join(repoDir, release.MetadataDir, "root.json")); errors.Is(err, fs.ErrNotExist) {
 		if err := release.Init(repoDir, filepath.Join(s.dir, "keys")); err != nil {
