@@ -17,7 +17,7 @@ func printReport(w io.Writer, rep *report.Report, diffs bool) {
 		verb = "Plan"
 	}
 	for _, r := range rep.Resources {
-		if r.Status == report.Unchanged {
+		if r.Status == report.Unchanged && len(r.Notes) == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "%s %s", symbol(r), r.Address)
@@ -34,6 +34,9 @@ func printReport(w io.Writer, rep *report.Report, diffs bool) {
 		b.WriteString("\n")
 		for _, c := range r.Changes {
 			fmt.Fprintf(&b, "    %s\n", describeChange(c))
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "    note: %s\n", n)
 		}
 		if r.Error != "" {
 			for _, l := range strings.Split(r.Error, "\n") {

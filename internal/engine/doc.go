@@ -23,7 +23,9 @@
 // refreshed once, right after it is itself checked, which is necessarily after all of its
 // notifiers, since notification implies ordering.
 //
-// The outcome is a report (package report). Before a result enters it, every value of a
-// sensitive attribute is replaced by "(sensitive)" wherever it appears: in changes, diffs,
-// errors and command output. Runs on one machine are serialised by a lock file (Lock).
+// The outcome is a report (package report), with each resource's notes (what could not be
+// checked or done on this machine, such as a service's running under --root). Before a result
+// enters it, every value of a sensitive attribute is replaced by "(sensitive)" wherever it
+// appears: in changes, diffs, notes, errors and command output. Runs on one machine are
+// serialised by a lock file (Lock).
 package engine

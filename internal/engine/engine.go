@@ -227,6 +227,7 @@ func merge(out *report.Resource, res *resource.Result) {
 		return
 	}
 	out.Changes = append(out.Changes, res.Changes...)
+	out.Notes = append(out.Notes, res.Notes...)
 	if res.Diff != "" {
 		out.Diff += res.Diff
 	}

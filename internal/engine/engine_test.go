@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -328,5 +330,55 @@ func TestAccountAddedInTheSameRun(t *testing.T) {
 	info, err := os.Stat(filepath.Join(dir, "note"))
 	if err != nil || info.Sys().(*syscall.Stat_t).Uid != 4321 {
 		t.Errorf("note owner: %v, %v; want uid 4321", info, err)
+	}
+}
+
+// What a resource could not check or do on this machine reaches the report as a note, not a
+// change: under --root a service's running is not applicable, and the operator is told so.
+// Notes are redacted like everything else.
+func TestNotesReachTheReport(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("systemctl"); err != nil {
+		t.Skip("systemctl is not installed")
+	}
+	e, dir := env(t)
+	unit := "[Service]\nExecStart=/bin/true\n\n[Install]\nWantedBy=multi-user.target\n"
+	if err := os.MkdirAll(filepath.Join(dir, "etc/systemd/system/multi-user.target.wants"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/systemd/system/squid.service"), []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/systemd/system/squid.service", filepath.Join(dir, "etc/systemd/system/multi-user.target.wants/squid.service")); err != nil {
+		t.Fatal(err)
+	}
+	cat := newCatalog(
+		res(t, "service.squid", map[string]any{"name": "squid", "running": true, "enabled": true}),
+		// A unit whose name is a secret, which a plan notes as missing.
+		res(t, "service.hidden", map[string]any{"name": "correct-horse", "running": true}, sensitive("name")),
+	)
+	for _, noop := range []bool{true, false} {
+		rep := engine.Run(context.Background(), cat, engine.Options{Env: e, Noop: noop})
+		got := statuses(rep)
+		squid := got["service.squid"]
+		if squid.Status != report.Unchanged {
+			t.Errorf("noop=%v: service.squid is %s (%s), want unchanged", noop, squid.Status, squid.Error)
+		}
+		if want := []string{"running: not applicable under --root (services start when the image boots)"}; !slices.Equal(squid.Notes, want) {
+			t.Errorf("noop=%v: service.squid notes %q, want %q", noop, squid.Notes, want)
+		}
+		out, err := report.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), `"notes": [`) {
+			t.Errorf("noop=%v: the JSON report has no notes:\n%s", noop, out)
+		}
+		if strings.Contains(string(out), "correct-horse") {
+			t.Errorf("noop=%v: the secret reached the report:\n%s", noop, out)
+		}
+		if noop && !slices.ContainsFunc(got["service.hidden"].Notes, func(n string) bool { return strings.Contains(n, resource.Redacted+".service does not exist yet") }) {
+			t.Errorf("plan: service.hidden notes %q, want the missing unit noted, its name redacted", got["service.hidden"].Notes)
+		}
 	}
 }

@@ -98,6 +98,9 @@ func (r *redactor) redact(out *report.Resource) {
 	}
 	out.Diff = r.scrub(out.Diff)
 	out.Error = r.scrub(out.Error)
+	for i, n := range out.Notes {
+		out.Notes[i] = r.scrub(n)
+	}
 }
 
 // Scrubber returns a function that replaces the values of the catalog's sensitive

@@ -60,6 +60,10 @@ type Resource struct {
 	Error      string    `json:"error"`
 	DurationMS float64   `json:"duration_ms"`
 	Origin     string    `json:"origin,omitempty"`
+	// Notes are remarks that are neither changes nor errors, such as "running: not
+	// applicable under --root": what the run could not check or do on this machine, said
+	// rather than passed over in silence. They do not change the status.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Change is one attribute that differed, as text for people.
