@@ -100,7 +100,7 @@ VERSION ?= 0.1.0
 dist:
 	rm -rf dist && mkdir -p dist
 	for arch in amd64 arm64; do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" -o dist/satchel-linux-$$arch ./cmd/satchel || exit 1; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w -X github.com/satchelcm/satchel/internal/cli.stampedVersion=$(VERSION)" -o dist/satchel-linux-$$arch ./cmd/satchel || exit 1; \
 	done
 	cd tools/dist && $(GO) run . -version $(VERSION) -dir ../../dist -repo ../..
 

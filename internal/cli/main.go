@@ -95,7 +95,15 @@ func RunMain() int {
 	return Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }
 
+// stampedVersion is the release's version, set at link time by make dist
+// (-ldflags "-X github.com/satchelcm/satchel/internal/cli.stampedVersion=0.1.0"); empty in
+// other builds, which report the module's version or "dev".
+var stampedVersion string
+
 func version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		return info.Main.Version
 	}
@@ -154,7 +162,7 @@ Exit codes: 0 success; 1 failure; with --detailed-exitcode 2 changes, 4 failures
 		}
 	}
 	root.AddCommand(newApply(s, false), newApply(s, true), newCheck(s), newCatalog(s), newFacts(s),
-		newTypes(s), newBackup(s), newStoreCmd(s), newRepoCmd(s), newRelease(s), newAgent(s), newServer(s), newEnroll(s), newNodes(s), newTokens(s), newReports(s), newBundle(s), newDemo(s), newBootstrapScript(s))
+		newTypes(s), newBackup(s), newStoreCmd(s), newRepoCmd(s), newRelease(s), newAgent(s), newServer(s), newEnroll(s), newNodes(s), newTokens(s), newReports(s), newBundle(s), newDemo(s), newBootstrapScript(s), newMan())
 	return root
 }
 

@@ -49,6 +49,17 @@ func TestDebianPackage(t *testing.T) {
 	for _, p := range []string{"/usr/bin/satchel", "/lib/systemd/system/satchel-agent.service", "/usr/share/bash-completion/completions/satchel"} {
 		c.MustExec(t, "test", "-e", p)
 	}
+	// The man pages (satchel man), one per command, gzipped where man looks for them.
+	listed := c.MustExec(t, "dpkg", "-L", "satchel")
+	for _, p := range []string{"/usr/share/man/man1/satchel.1.gz", "/usr/share/man/man1/satchel-bundle-export.1.gz"} {
+		if !strings.Contains(listed, "\n"+p+"\n") {
+			t.Errorf("dpkg -L satchel does not list %s", p)
+		}
+		c.MustExec(t, "test", "-f", p)
+	}
+	if out := c.MustExec(t, "zcat", "/usr/share/man/man1/satchel.1.gz"); !strings.Contains(out, "\n.TH \"SATCHEL\" \"1\" ") {
+		t.Errorf("satchel.1.gz has no .TH header:\n%.300s", out)
+	}
 	if out := c.MustExec(t, "getent", "passwd", "satchel-server"); !strings.HasPrefix(out, "satchel-server:") {
 		t.Errorf("no satchel-server user: %q", out)
 	}
