@@ -163,16 +163,22 @@ func (d *demo) converge(ctx context.Context, version uint64, skipOffline bool) e
 			return fmt.Errorf("demo: %s: %s, release %d (%s): see %s", s.name, rep.Outcome, rep.Release, rep.Error, filepath.Join(filepath.Dir(s.state), "agent.log"))
 		}
 		s.runs[version], s.how[version] = rep, "network"
-		d.say("  %s: release %d applied over the network, %s", s.name, version, describeRun(rep))
+		d.say("  %s: release %d applied over the network, %s", s.name, version, describeRun(rep, false))
 	}
 	return nil
 }
 
-func describeRun(rep *agent.CycleReport) string {
+// describeRun says what a cycle changed and how many bytes of the release it took, over the
+// network or from a stick.
+func describeRun(rep *agent.CycleReport, fromStick bool) string {
 	if rep.Run == nil {
 		return "nothing to do"
 	}
-	return fmt.Sprintf("%d resources changed, %d already right, downloaded %d bytes", rep.Run.Summary.Changed, rep.Run.Summary.Unchanged, rep.Transfer.Bytes)
+	took := fmt.Sprintf("downloaded %d bytes", rep.Transfer.Bytes)
+	if fromStick {
+		took = fmt.Sprintf("read %d bytes from the stick", rep.Transfer.Bytes)
+	}
+	return fmt.Sprintf("%d resources changed, %d already right, %s", rep.Run.Summary.Changed, rep.Run.Summary.Unchanged, took)
 }
 
 // usbRoundTrip brings release 2 to the offline school on a stick and its reports back.
@@ -213,7 +219,7 @@ func (d *demo) usbRoundTrip(ctx context.Context) error {
 		return fmt.Errorf("demo: %s did not apply release 2 from the stick", s.name)
 	}
 	s.runs[2], s.how[2] = res.Report, "USB stick"
-	d.say("  at the school: the agent checked the stick, applied release 2 (%s) and wrote its reports onto the stick", describeRun(res.Report))
+	d.say("  at the school: the agent checked the stick, applied release 2 (%s) and wrote its reports onto the stick", describeRun(res.Report, true))
 	n, err := d.collect(ctx, stick)
 	if err != nil {
 		return err
