@@ -142,13 +142,17 @@ func Open(opts Options) (*Agent, error) {
 	return a, nil
 }
 
+// ErrNoRepository: the agent knows no repository to take releases from (the node is not
+// enrolled, and none is configured).
+var ErrNoRepository = errors.New("no repository")
+
 func (a *Agent) open() error {
 	var err error
 	if err := a.openIdentity(); err != nil {
 		return err
 	}
 	if len(a.repositories()) == 0 && !a.awaitingApproval() {
-		return errors.New("agent: no repository: enroll this node with a server (satchel enroll --server URL --ca-fingerprint FP), or give a repository with --repo URL|DIR or in the config file")
+		return fmt.Errorf("agent: %w: enroll this node with a server (satchel enroll --server URL --ca-fingerprint FP), or give a repository with --repo URL|DIR or in the config file", ErrNoRepository)
 	}
 	if err := a.initTrust(); err != nil {
 		return err

@@ -44,6 +44,10 @@ type ImportResult struct {
 // ErrOlderBundle: the stick carries a release older than one the node has accepted.
 var ErrOlderBundle = errors.New("an older release than this node has")
 
+// ErrNotEnrolled: a bundle is checked against the CA pinned at enrollment, so a node never
+// enrolled cannot take one.
+var ErrNotEnrolled = errors.New("this node is not enrolled with a server, so it cannot tell who made a bundle: enroll it (satchel enroll), or use the stick as a repository (satchel agent --repo DIR)")
+
 // ImportBundle brings the node up to date from the bundle in dir (a USB stick): it checks
 // the bundle's signature against the CA the node enrolled with, copies what the index
 // lists into the state directory, checking every byte (after which the stick may be
@@ -55,7 +59,7 @@ var ErrOlderBundle = errors.New("an older release than this node has")
 // older bundle is refused with nothing applied.
 func (a *Agent) ImportBundle(ctx context.Context, dir string, opts ImportOptions) (*ImportResult, error) {
 	if a.identity == nil || a.identity.Server().CAFingerprint == "" {
-		return nil, errors.New("this node is not enrolled with a server, so it cannot tell who made a bundle: enroll it (satchel enroll), or use the stick as a repository (satchel agent --repo DIR)")
+		return nil, ErrNotEnrolled
 	}
 	info := a.identity.Server()
 	ix, signer, err := bundle.ReadIndex(dir, info.CAFingerprint)

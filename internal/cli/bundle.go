@@ -163,6 +163,9 @@ rolled back, 64 usage error.`,
 			defer stop()
 			a, err := agent.Open(agent.Options{Config: cfg, Root: f.root, Node: f.node, FactsFile: f.factsFile,
 				Version: version(), Parallel: f.parallel, Log: s.stderr})
+			if errors.Is(err, agent.ErrNoRepository) {
+				return fail("%v", agent.ErrNotEnrolled) // what matters here: --repo is no flag of this command
+			}
 			if err != nil {
 				return fail("%v", err)
 			}
