@@ -140,16 +140,5 @@ func (l localSource) Open(_ context.Context, p string, offset, length int64) (io
 	if !ok {
 		return nil, fmt.Errorf("%s: not one of the bundle's files: %w", p, fs.ErrNotExist)
 	}
-	f, err := os.Open(local)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(f, length), f}, nil
+	return bundle.OpenRange(local, offset, length)
 }

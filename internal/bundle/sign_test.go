@@ -163,6 +163,14 @@ func parseEnvelope(t *testing.T, data []byte) envelope {
 	return env
 }
 
+// editEnvelope returns signed with its envelope changed by change.
+func editEnvelope(t *testing.T, signed []byte, change func(env *envelope)) []byte {
+	t.Helper()
+	env := parseEnvelope(t, signed)
+	change(&env)
+	return env.marshal(t)
+}
+
 func (env envelope) marshal(t *testing.T) []byte {
 	t.Helper()
 	data, err := json.Marshal(env)
@@ -334,12 +342,7 @@ func TestOpenIndexDamaged(t *testing.T) {
 		}
 		return data
 	}
-	edit := func(change func(env *envelope)) []byte {
-		t.Helper()
-		env := parseEnvelope(t, good)
-		change(&env)
-		return env.marshal(t)
-	}
+	edit := func(change func(env *envelope)) []byte { return editEnvelope(t, good, change) }
 
 	tests := []struct {
 		name string
@@ -485,12 +488,7 @@ func TestOpenReturnsDamaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edit := func(change func(env *envelope)) []byte {
-		t.Helper()
-		env := parseEnvelope(t, good)
-		change(&env)
-		return env.marshal(t)
-	}
+	edit := func(change func(env *envelope)) []byte { return editEnvelope(t, good, change) }
 	tests := []struct {
 		name string
 		data []byte

@@ -27,6 +27,23 @@ func (f SourceFunc) Open(ctx context.Context, path string, offset, length int64)
 	return f(ctx, path, offset, length)
 }
 
+// OpenRange opens length bytes of the local file name from offset, as a Source's Open
+// returns them: for Sources that read a bundle's files from a disk.
+func OpenRange(name string, offset, length int64) (io.ReadCloser, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, length), f}, nil
+}
+
 // WriteOptions are the options of Write.
 type WriteOptions struct {
 	// Progress is told the bytes in place so far and the bundle's total after each file

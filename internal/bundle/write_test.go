@@ -101,18 +101,7 @@ func (s *dirSource) Open(ctx context.Context, path string, offset, length int64)
 	s.mu.Lock()
 	s.opens = append(s.opens, fmt.Sprintf("%s@%d+%d", path, offset, length))
 	s.mu.Unlock()
-	f, err := os.Open(filepath.Join(s.dir, filepath.FromSlash(path)))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(f, length), f}, nil
+	return bundle.OpenRange(filepath.Join(s.dir, filepath.FromSlash(path)), offset, length)
 }
 
 func (s *dirSource) opened() []string {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,14 +78,8 @@ func TestGzipBombRefused(t *testing.T) {
 // A node's reports are kept up to Config.ReportsKept and Config.ReportMaxAge, but its
 // newest always.
 func TestReportRetention(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	s := startServerWith(t, server.Config{ReportsKept: 3, ReportMaxAge: time.Hour, Now: clock})
+	clock := newTestClock()
+	s := startServerWith(t, server.Config{ReportsKept: 3, ReportMaxAge: time.Hour, Now: clock.Now})
 	ctx := context.Background()
 	_, n := s.enrolled(t, "school-1")
 	_, other := s.enrolled(t, "school-2")
@@ -95,9 +88,7 @@ func TestReportRetention(t *testing.T) {
 		if stored, err := n.PutReport(ctx, api.ReportUpload{ID: id, Outcome: "applied", Release: 1, Body: []byte(`{}`)}); err != nil || !stored {
 			t.Fatalf("upload %s: stored=%v err=%v", id, stored, err)
 		}
-		mu.Lock()
-		now = now.Add(time.Second)
-		mu.Unlock()
+		clock.Advance(time.Second)
 	}
 	ids := func(node string) []string {
 		t.Helper()
@@ -118,9 +109,7 @@ func TestReportRetention(t *testing.T) {
 	if got := ids("school-1"); !slices.Equal(got, []string{"r5", "r4", "r3"}) {
 		t.Errorf("after 5 reports, keeping 3: %v", got)
 	}
-	mu.Lock()
-	now = now.Add(2 * time.Hour)
-	mu.Unlock()
+	clock.Advance(2 * time.Hour)
 	upload(n, "r6")
 	if got := ids("school-1"); !slices.Equal(got, []string{"r6"}) {
 		t.Errorf("2 hours later, keeping 1 hour: %v", got)

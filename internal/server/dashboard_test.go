@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -231,14 +230,8 @@ func TestDashboardEscapes(t *testing.T) {
 // office; the pending page approves and rejects.
 func TestDashboardFleetAndPending(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	s := startServerWith(t, server.Config{Now: clock})
+	clock := newTestClock()
+	s := startServerWith(t, server.Config{Now: clock.Now})
 	ctx := context.Background()
 	_, ok := s.enrolled(t, "school-ok")
 	_, failing := s.enrolled(t, "school-failing")
@@ -262,9 +255,7 @@ func TestDashboardFleetAndPending(t *testing.T) {
 	}
 	// Three hours on: the courier school's returns were collected an hour ago (it is not
 	// silent: sticks come every few weeks); the silent school has not been heard from.
-	mu.Lock()
-	now = now.Add(3 * time.Hour)
-	mu.Unlock()
+	now := clock.Advance(3 * time.Hour)
 	if _, err := s.Store().RecordReturns(ctx, "school-courier", 1, now.Add(-time.Hour), nil, 0); err != nil {
 		t.Fatal(err)
 	}
