@@ -175,6 +175,28 @@ func (u ReportUpload) Path() string {
 	return PathReports + "?" + q.Encode()
 }
 
+// MaxReportIDLen is the longest report ID.
+const MaxReportIDLen = 128
+
+// ValidReportID reports whether id may name a report: 1 to MaxReportIDLen letters, digits,
+// dots, dashes and underscores, starting with a letter or a digit (a spool entry name is
+// one). Such a name is also a safe file name on any file system a USB stick has, so that
+// returns on a stick are named by it.
+func ValidReportID(id string) bool {
+	if id == "" || len(id) > MaxReportIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '-' || c == '_'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // ParseReportQuery reads an upload's fields but Body from the query Path made.
 func ParseReportQuery(q url.Values) (ReportUpload, error) {
 	u := ReportUpload{ID: q.Get("id"), Outcome: q.Get("outcome")}

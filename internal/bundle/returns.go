@@ -11,8 +11,9 @@ import (
 	"math"
 	"os"
 	"path"
-	"regexp"
 	"time"
+
+	"github.com/satchelcm/satchel/internal/api"
 )
 
 // ReturnsFormat names the returns format and its version.
@@ -53,9 +54,6 @@ type ReturnedReport struct {
 	SHA256 string `json:"sha256"`
 }
 
-// reportIDRE is what a report's ID (its spool entry name) may be: a file name on FAT.
-var reportIDRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-
 // ReportPath is where a returned report is, relative to the bundle's directory.
 func ReportPath(node, id string) string {
 	return path.Join(ReturnsDir, node, ReturnsReportsDir, id)
@@ -66,7 +64,7 @@ func (r *Returns) Check() error {
 	if r.Format != ReturnsFormat {
 		return fmt.Errorf("returns: format %q, want %q", r.Format, ReturnsFormat)
 	}
-	if r.Node == "" || !reportIDRE.MatchString(r.Node) {
+	if !api.ValidReportID(r.Node) { // node names are such names too: safe file names on the stick
 		return fmt.Errorf("returns: node name %q", r.Node)
 	}
 	if r.Seq == 0 || r.Seq > math.MaxInt64 || r.FactsSeq > math.MaxInt64 {
@@ -74,7 +72,7 @@ func (r *Returns) Check() error {
 	}
 	seen := map[string]bool{}
 	for _, rep := range r.Reports {
-		if !reportIDRE.MatchString(rep.ID) || seen[rep.ID] || rep.Size < 0 || !isHash(rep.SHA256) {
+		if !api.ValidReportID(rep.ID) || seen[rep.ID] || rep.Size < 0 || !isHash(rep.SHA256) {
 			return fmt.Errorf("returns of %s: report %q", r.Node, rep.ID)
 		}
 		seen[rep.ID] = true
@@ -129,7 +127,7 @@ func OpenReturns(data []byte) (*Returns, string, error) {
 // os.Root on dir without following links: a link or a FIFO that a stick brings in
 // returns/ is refused, never written through.
 func WriteReturns(dir, node string, signed []byte, reports map[string][]byte) error {
-	if !reportIDRE.MatchString(node) {
+	if !api.ValidReportID(node) { // node names are such names too: safe file names on the stick
 		return fmt.Errorf("returns: node name %q", node)
 	}
 	root, err := os.OpenRoot(dir)
@@ -152,7 +150,7 @@ func WriteReturns(dir, node string, signed []byte, reports map[string][]byte) er
 		}
 	}
 	for id, data := range reports {
-		if !reportIDRE.MatchString(id) {
+		if !api.ValidReportID(id) {
 			return fmt.Errorf("returns of %s: report %q", node, id)
 		}
 		if err := writeFileIn(root, path.Join(reportsDir, id), data); err != nil {

@@ -10,12 +10,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// bootstrapScript is the snippet satchel bootstrap-script prints. It runs as root in an
+// bootstrapScript is the template of the snippet satchel bootstrap-script prints. It runs as root in an
 // installer's last step (kickstart %post, preseed late_command, cloud-init runcmd) or on
 // an image directory (ROOT=/path), and needs only sh: it keeps the token in a file only
 // root can read, and installs a unit that enrolls the machine at its first boot (when it
 // has its own machine ID and a network), then starts the agent and removes itself.
-var bootstrapScript = template.Must(template.New("bootstrap").Parse(`#!/bin/sh
+const bootstrapScript = `#!/bin/sh
 # Satchel first-boot enrollment (satchel bootstrap-script). Run as root; ROOT=DIR prepares
 # an image directory instead of this machine.
 set -eu
@@ -54,13 +54,7 @@ WantedBy=multi-user.target
 SATCHEL_EOF
 ln -sf /etc/systemd/system/satchel-enroll.service "$ROOT/etc/systemd/system/multi-user.target.wants/satchel-enroll.service"
 echo "satchel: this machine enrolls with {{.Server}} at its first boot"
-`))
-
-var (
-	fingerprintRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	tokenRE       = regexp.MustCompile(`^[A-Za-z0-9_-]{8,128}$`)
-	safeURL       = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+/-]*)?$`)
-)
+`
 
 func newBootstrapScript(s *streams) *cobra.Command {
 	var serverURL, token, fingerprint, deb string
@@ -79,7 +73,11 @@ warehouse flow of a hundred servers imaged in a day is one line in the installer
 		Args: wantArgs(0, "flags only"),
 		RunE: func(_ *cobra.Command, _ []string) error {
 			// What goes into the script is checked to be plain: nothing a shell or a
-			// here-document would read as anything but text.
+			// here-document would read as anything but text. (Compiled here, not at
+			// start-up: every other command would pay for them.)
+			fingerprintRE := regexp.MustCompile(`^[0-9a-f]{64}$`)
+			tokenRE := regexp.MustCompile(`^[A-Za-z0-9_-]{8,128}$`)
+			safeURL := regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%+/-]*)?$`)
 			switch {
 			case !safeURL.MatchString(serverURL):
 				return &usageError{fmt.Errorf("--server %q: want the server's https:// URL", serverURL)}
@@ -90,7 +88,7 @@ warehouse flow of a hundred servers imaged in a day is one line in the installer
 			case deb != "" && !safeURL.MatchString(deb):
 				return &usageError{fmt.Errorf("--deb %q: want an https:// URL of the package", deb)}
 			}
-			return bootstrapScript.Execute(s.stdout, struct{ Server, Fingerprint, Token, Deb string }{
+			return template.Must(template.New("bootstrap").Parse(bootstrapScript)).Execute(s.stdout, struct{ Server, Fingerprint, Token, Deb string }{
 				strings.TrimSuffix(serverURL, "/"), fingerprint, token, deb})
 		},
 	}

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -168,16 +167,13 @@ func (s *Server) putFacts(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// reportIDRE is what a report ID may be: a spool entry name, or the like.
-var reportIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
 // putReport stores a run report, once: a retry with the same ID stores nothing.
 func (s *Server) putReport(w http.ResponseWriter, r *http.Request) error {
 	up, err := api.ParseReportQuery(r.URL.Query())
 	if err != nil {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report: %v", err)
 	}
-	if !reportIDRE.MatchString(up.ID) {
+	if !api.ValidReportID(up.ID) {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "report ID %q: want 1 to 128 letters, digits, dots, dashes and underscores", up.ID)
 	}
 	if len(up.Outcome) > 64 {
